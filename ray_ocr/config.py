@@ -1,0 +1,121 @@
+"""Every threshold, size and path in one place.
+
+`Settings()` reads `RAY_OCR_*` environment variables; nested fields use a double underscore,
+e.g. ``RAY_OCR_DET__LIMIT_SIDE_LEN=736`` or ``RAY_OCR_VIDEO__SAMPLE_FPS=2``. Modules take
+the section they need as an argument, so unit tests build their own without touching env.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_models_dir() -> Path:
+    # A source checkout keeps user models beside the package; an installed package falls back to
+    # the working directory. Either can be overridden with RAY_OCR_MODELS_DIR.
+    here = REPO_ROOT / "models"
+    return here if here.is_dir() else Path.cwd() / "models"
+
+
+class DetectorSettings(BaseModel):
+    # Long side of the frame fed to DB, rounded to a multiple of 32. 960 is PaddleOCR's
+    # default for PP-OCRv5 mobile; 720p frames are downscaled to 960x544.
+    limit_side_len: int = Field(960, ge=64, le=4096)
+    thresh: float = Field(0.3, gt=0, lt=1, description="probability-map binarisation threshold")
+    box_thresh: float = Field(0.6, gt=0, lt=1, description="minimum mean probability in a box")
+    unclip_ratio: float = Field(1.5, gt=0, description="r in D = A*r/L")
+    max_candidates: int = Field(1000, ge=1)
+    min_size: int = Field(3, ge=1, description="shorter side of a box below this is dropped")
+    batch_size: int = Field(4, ge=1, description="frames of equal shape per session call")
+
+
+class RecognizerSettings(BaseModel):
+    image_height: int = Field(48, ge=16)
+    max_width: int = Field(3200, ge=64, description="crops wider than this are squeezed")
+    batch_size: int = Field(24, ge=1)
+    drop_score: float = Field(0.5, ge=0, le=1, description="lines scored below this are dropped")
+    use_direction_classifier: bool = False
+
+
+class OcrSettings(BaseModel):
+    model_set: str = "ppocr-v5-mobile"
+    models_dir: Path = Field(default_factory=_default_models_dir)
+    # 0 = let onnxruntime pick (all cores). Ray actors set this to the CPUs they reserve.
+    intra_op_threads: int = Field(0, ge=0)
+    det: DetectorSettings = DetectorSettings()
+    rec: RecognizerSettings = RecognizerSettings()
+
+
+class VideoSettings(BaseModel):
+    sample_fps: float = Field(4.0, gt=0, description="frames per second looked at by keyframing")
+    max_duration_s: float = Field(4 * 3600, gt=0)
+    max_frames: int = Field(200_000, ge=1)
+    max_width: int = Field(7680, ge=16)
+    max_height: int = Field(4320, ge=16)
+    thumb_width: int = Field(160, ge=16)
+    diff_threshold: float = Field(6.0, gt=0, description="mean abs grey difference that makes a keyframe")
+    text_band_weight: float = Field(4.0, ge=1, description="weight of the subtitle band in the difference")
+    max_gap_s: float = Field(10.0, gt=0, description="force a keyframe at least this often")
+    min_gap_s: float = Field(0.5, ge=0, description="never two keyframes closer than this")
+
+
+class ModerationSettings(BaseModel):
+    keywords_path: Path | None = None
+    stop_on_hit: bool = True
+    evidence_max_side: int = Field(960, ge=128)
+    evidence_jpeg_quality: int = Field(80, ge=10, le=100)
+
+
+class StoreSettings(BaseModel):
+    data_dir: Path = Path("ray-ocr-data")
+
+
+class ClusterSettings(BaseModel):
+    buffer_cap: int = Field(10_000, ge=1)
+    extractors: int = Field(1, ge=1)
+    det_min: int = Field(1, ge=0)
+    det_max: int = Field(8, ge=1)
+    rec_min: int = Field(1, ge=0)
+    rec_max: int = Field(8, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    max_task_retries: int = Field(2, ge=0)
+
+
+class ServeSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_token: str | None = None
+    allowed_roots: list[Path] = Field(default_factory=list)
+    max_upload_bytes: int = Field(2 * 1024**3, ge=1)
+    max_json_bytes: int = Field(64 * 1024, ge=1)
+    fetch_timeout_s: float = Field(30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAY_OCR_", env_nested_delimiter="__", extra="ignore")
+
+    ocr: OcrSettings = OcrSettings()
+    video: VideoSettings = VideoSettings()
+    moderation: ModerationSettings = ModerationSettings()
+    store: StoreSettings = StoreSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    serve: ServeSettings = ServeSettings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
