@@ -86,6 +86,19 @@ class ClusterSettings(BaseModel):
     rec_max: int = Field(8, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     max_task_retries: int = Field(2, ge=0)
+    # OcrWorkers take either stage (the scheduler assigns det or rec per task); the pool of them
+    # is sized between these bounds. workers_max=0 means "the cluster's CPUs / cpus_per_worker",
+    # read when the scheduler starts. det_*/rec_* bound each stage's share of the estimate.
+    workers_min: int = Field(1, ge=0)
+    workers_max: int = Field(0, ge=0)
+    # Decoding runs in bursts between OCR tasks; reserving whole CPUs for it would leave them idle
+    # most of the time, so extractors ask for a fraction and the OS shares the cores.
+    extractor_cpus: float = Field(0.0, ge=0)
+    lookahead_videos: int = Field(2, ge=1, description="videos fingerprinted/extracted ahead of the current one")
+    rec_batch_crops: int = Field(24, ge=1)
+    target_drain_s: float = Field(10.0, gt=0, description="pool grows to clear the backlog within this")
+    scale_down_delay_s: float = Field(30.0, ge=0)
+    namespace: str = "ray-ocr"
 
 
 class ServeSettings(BaseModel):
