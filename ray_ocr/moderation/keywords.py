@@ -126,11 +126,12 @@ class KeywordLibrary:
         if text.startswith("\ufeff"):
             text = text[1:]
         for n, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
+            # Strip spaces only: a leading tab means an empty keyword column, not indentation.
+            line = raw.strip(" \r\n\u3000")
+            if not line.strip() or line.lstrip().startswith("#"):
                 continue
             if line.startswith("!"):
-                phrase = line[1:].strip()
+                phrase = line[1:].strip(" ")
                 if "\t" in phrase:
                     issues.append(KeywordIssue(n, "an allow-list line takes only a phrase (no tab columns)"))
                     continue
