@@ -6,7 +6,7 @@ two stages across frames); this class is the single-process path.
 
 from __future__ import annotations
 
-import threading
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -32,7 +32,9 @@ class OcrEngine:
         self.settings = settings or OcrSettings()
         self.model_set = model_set
         self.threads = self.settings.intra_op_threads if intra_op_threads is None else intra_op_threads
-        self._local = threading.local()
+        # One-thread session sets for read_many's threads, kept between calls (a session costs
+        # ~100 ms to build).
+        self._spare: queue.SimpleQueue[_Sessions] = queue.SimpleQueue()
         self._main = self._make_sessions(self.threads)
 
     @classmethod
@@ -89,10 +91,14 @@ class OcrEngine:
             return [self.read(f) for f in frames]
 
         def per_thread(frame: np.ndarray) -> list[TextLine]:
-            sessions = getattr(self._local, "sessions", None)
-            if sessions is None:
-                sessions = self._local.sessions = self._make_sessions(1)
-            return self._read(sessions, frame)
+            try:
+                sessions = self._spare.get_nowait()
+            except queue.Empty:
+                sessions = self._make_sessions(1)
+            try:
+                return self._read(sessions, frame)
+            finally:
+                self._spare.put(sessions)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr") as pool:
             return list(pool.map(per_thread, frames))
