@@ -1,0 +1,54 @@
+"""FrameExtractor actor: MD5 first, then the keyframes streamed into the object store.
+
+`keyframes()` is a Ray streaming generator. It yields, per keyframe, a small metadata dict and
+then the frame itself; each yield becomes an object owned by the caller (the scheduler), so
+every frame enters the object store exactly once and survives the extractor. The last yield is
+an {"kind": "end", ...} summary. Decoding and keyframe selection are ray_ocr.video's; this
+actor only moves their output.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import ray
+
+from ray_ocr.config import VideoSettings
+
+
+@ray.remote(max_restarts=0)
+class FrameExtractor:
+    def __init__(self, video_settings_json: str):
+        self.settings = VideoSettings.model_validate_json(video_settings_json)
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def fingerprint(self, path: str) -> str:
+        from ray_ocr.video.fingerprint import file_md5
+
+        return file_md5(path)
+
+    def cancel(self, video_id: str) -> None:
+        # Threaded actor: this runs beside a keyframes() stream, which checks the flag per frame.
+        with self._lock:
+            self._cancelled.add(video_id)
+
+    def keyframes(self, path: str, video_id: str) -> Iterator[Any]:
+        from ray_ocr.cluster.frames import stream_keyframes
+
+        with self._lock:
+            self._cancelled.discard(video_id)
+        n = 0
+        info: dict[str, Any] = {}
+        for kf in stream_keyframes(path, self.settings, info):
+            if video_id in self._cancelled:
+                break
+            yield {"kind": "frame", "index": n, "ts": kf.ts, "source_index": kf.index}
+            yield kf.frame
+            n += 1
+        with self._lock:
+            cancelled = video_id in self._cancelled
+            self._cancelled.discard(video_id)
+        yield {"kind": "end", "keyframes": n, "cancelled": cancelled, **info}

@@ -1,0 +1,83 @@
+"""OcrWorker: one actor that can run either OCR stage.
+
+Design choice: DESIGN.md asks that any worker can take either stage and that none idles, so
+instead of separate Detector and Recognizer actor classes there is one class holding both ONNX
+sessions (PP-OCRv5 mobile det ~5 MB, rec ~16 MB, so both fit in every worker). The scheduler's
+policy assigns a stage per task, which makes the detector:recognizer ratio a per-task decision
+that follows the data; the pool's size is elastic (autoscale.py). Stage-restricted workers
+(`stages=("det",)`) exist only for the fixed-ratio baseline in bench/pipeline.py.
+
+Each session's intra-op threads equal the CPUs the actor reserves, so a pool of N one-CPU
+workers keeps N cores busy without oversubscription.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import ray
+
+from ray_ocr.config import OcrSettings
+
+
+class OcrCore:
+    """The Ray-free part of a worker: sessions plus the two stage calls (used by bench too)."""
+
+    def __init__(self, settings: OcrSettings, threads: int, stages: tuple[str, ...] = ("det", "rec")):
+        from ray_ocr.ocr.detector import TextDetector
+        from ray_ocr.ocr.models import resolve_model_set
+        from ray_ocr.ocr.recognizer import TextRecognizer
+
+        ms = resolve_model_set(settings.model_set, settings.models_dir)
+        self.model_version = ms.version
+        self.detector = TextDetector(ms.det_path, settings.det, threads) if "det" in stages else None
+        self.recognizer = TextRecognizer(ms.rec_path, ms.charset, settings.rec, threads) if "rec" in stages else None
+
+    def detect(self, frame: np.ndarray) -> tuple[dict[str, Any], list[np.ndarray]]:
+        if self.detector is None:
+            raise RuntimeError("this worker has no detector session")
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be an HxWx3 uint8 BGR array, got {getattr(frame, 'shape', type(frame))}")
+        t0 = time.perf_counter()
+        det = self.detector.detect([frame])[0]
+        meta = {
+            "boxes": [b.tolist() for b in det.boxes],
+            "scores": [float(s) for s in det.scores],
+            "n": len(det.boxes),
+            "elapsed_s": time.perf_counter() - t0,
+        }
+        return meta, det.crops
+
+    def recognize(self, crop_lists: list[list[np.ndarray]]) -> dict[str, Any]:
+        """Recognise the crops of several frames in one batched pass; results per frame."""
+        if self.recognizer is None:
+            raise RuntimeError("this worker has no recognizer session")
+        t0 = time.perf_counter()
+        flat = [c for crops in crop_lists for c in crops]
+        texts = self.recognizer.recognize(flat)
+        out, k = [], 0
+        for crops in crop_lists:
+            out.append([(t, float(s)) for t, s in texts[k : k + len(crops)]])
+            k += len(crops)
+        return {"texts": out, "n": len(flat), "elapsed_s": time.perf_counter() - t0}
+
+
+@ray.remote(max_restarts=0)  # a dead worker is replaced by the pool, which also retries its task
+class OcrWorker:
+    def __init__(self, settings_json: str, threads: int = 1, stages: tuple[str, ...] = ("det", "rec")):
+        self.core = OcrCore(OcrSettings.model_validate_json(settings_json), max(1, threads), stages)
+
+    def ready(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "model_version": self.core.model_version, "node": ray.get_runtime_context().get_node_id()}
+
+    @ray.method(num_returns=2)
+    def detect(self, frame: np.ndarray) -> tuple[dict[str, Any], list[np.ndarray]]:
+        # Two return objects: the scheduler reads only the small metadata; the crops stay in the
+        # object store and go straight to whichever worker recognises them.
+        return self.core.detect(frame)
+
+    def recognize(self, *crop_lists: list[np.ndarray]) -> dict[str, Any]:
+        return self.core.recognize(list(crop_lists))
