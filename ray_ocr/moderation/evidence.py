@@ -44,12 +44,13 @@ def render_evidence(
     h, w = frame.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     img = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else frame.copy()
-    hit_lines: dict[int, list[str]] = {}
+    hit_lines: set[int] = set()
+    labels: dict[int, list[str]] = {}  # a phrase split over lines is labelled once, at its first line
     for hit in hits:
-        for i in hit.line_indices:
-            kws = hit_lines.setdefault(i, [])
-            if hit.keyword not in kws:
-                kws.append(hit.keyword)
+        hit_lines.update(hit.line_indices)
+        kws = labels.setdefault(hit.line, [])
+        if hit.keyword not in kws:
+            kws.append(hit.keyword)
 
     polys = [np.round(np.asarray(ln.box, dtype=np.float64) * scale).astype(np.int32) for ln in lines]
     for i, poly in enumerate(polys):
@@ -67,7 +68,7 @@ def render_evidence(
     pil = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
     draw = ImageDraw.Draw(pil)
     ih, iw = img.shape[:2]
-    for i, kws in hit_lines.items():
+    for i, kws in labels.items():
         label = " / ".join(kws)
         x0, y0 = polys[i][:, 0].min(), polys[i][:, 1].min()
         x1, y1 = polys[i][:, 0].max(), polys[i][:, 1].max()
