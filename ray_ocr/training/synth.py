@@ -442,3 +442,16 @@ def render_text_image(
             if place(ov, overlay_origin_for(ov, (x, y)), text, "scattered"):
                 break
     return SynthImage(img, items)
+
+
+_VIDEO_NAMES = {"VideoSpec", "GroundTruth", "GtItem", "GtScene", "make_video", "make_sample_set", "gt_path"}
+
+
+def __getattr__(name: str):
+    # The video generator lives in synth_video.py (it imports this module); re-export lazily so
+    # `from ray_ocr.training.synth import make_video` works without an import cycle.
+    if name in _VIDEO_NAMES:
+        from ray_ocr.training import synth_video
+
+        return getattr(synth_video, name)
+    raise AttributeError(name)
