@@ -1,8 +1,8 @@
 """Aho-Corasick matching over folded text, with hits mapped back to original spans.
 
-The hot path per text is ``fold`` (one ``str.translate``) plus one automaton scan; the
-per-character index map is only built for texts that produced a candidate hit, which is
-rare, so normalisation costs almost nothing beyond the translate.
+The hot path per text is ``fold_key`` (one ``str.translate`` into the automaton's UTF-8-byte
+alphabet, see normalize.py) plus one automaton scan; the per-character index map is only
+built for texts that produced a candidate hit, which is rare.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from ray_ocr.moderation.normalize import edge_class, fold, fold_with_map, is_ascii_alnum
+from ray_ocr.moderation.normalize import edge_class, fold_key, fold_key_with_map, is_ascii_alnum, to_key
 from ray_ocr.schemas import KeywordHit
 
 
@@ -22,7 +22,7 @@ class Pattern:
     """One string in the automaton: a keyword's fold, a pinyin form of it, or an allow phrase."""
 
     entry: int  # index into the library's keywords (or allow phrases when allow is True)
-    length: int  # length of the folded pattern
+    length: int  # length of the pattern in key units (UTF-8 bytes of the folded pattern)
     allow: bool = False
     # Latin/digit edges need a word boundary in the original text so "sex" stays out of
     # "Sussex"; CJK edges do not (Chinese has no spaces between words).
@@ -62,13 +62,16 @@ class LineHit:
 
 
 class Matcher:
-    """An immutable automaton over folded patterns. ``keywords`` holds (keyword, category)."""
+    """An immutable automaton over folded patterns (``patterns`` is keyed by the folded
+    string; Pattern.length is ignored and recomputed). ``keywords`` holds (keyword, category)."""
 
     def __init__(self, patterns: dict[str, list[Pattern]], keywords: Sequence[tuple[str, str]]):
         self._keywords = tuple(keywords)
         self._automaton = ahocorasick.Automaton()
-        for key, pats in patterns.items():
-            self._automaton.add_word(key, tuple(pats))
+        for folded, pats in patterns.items():
+            key = to_key(folded)
+            self._automaton.add_word(key, tuple(
+                Pattern(p.entry, len(key), p.allow, p.check_start, p.check_end) for p in pats))
         self._empty = len(patterns) == 0
         if not self._empty:
             self._automaton.make_automaton()
@@ -99,10 +102,10 @@ class Matcher:
     # -- one text ----------------------------------------------------------------------------
 
     def match(self, text: str) -> list[KeywordHit]:
-        cands = self._scan(fold(text))
+        cands = self._scan(fold_key(text))
         if cands is None:
             return []
-        _, index = fold_with_map(text)
+        _, index = fold_key_with_map(text)
         hits = {}
         for s, e, p in cands:
             start, end = index[s], index[e - 1] + 1
@@ -131,7 +134,7 @@ class Matcher:
         return hits
 
     def _match_group(self, lines: Sequence[str], lo: int, hi: int, out: list[LineHit]) -> None:
-        folded = [fold(t) for t in lines[lo:hi]]
+        folded = [fold_key(t) for t in lines[lo:hi]]
         cands = self._scan("".join(folded))
         if cands is None:
             return
@@ -148,7 +151,7 @@ class Matcher:
             while len(folded[j]) == 0 or k - offsets[j] >= len(folded[j]):  # skip empty lines
                 j += 1
             if j not in maps:
-                maps[j] = fold_with_map(lines[lo + j])[1]
+                maps[j] = fold_key_with_map(lines[lo + j])[1]
             return j, maps[j][k - offsets[j]]
 
         seen = set()

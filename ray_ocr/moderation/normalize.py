@@ -129,6 +129,47 @@ class _FoldTable(dict):
 FOLD_TABLE = _FoldTable()
 
 
+class _KeyTable(dict):
+    """ord → the fold as UTF-8 bytes spelled in latin-1 (one str char per byte): the
+    alphabet the automaton runs on. pyahocorasick finds a node's child by a linear scan, so
+    with 10,000 Chinese keywords the root has thousands of children and matching code points
+    runs at ~2.8M chars/s; over UTF-8 bytes no node has more than ~64 children and the same
+    scan runs ~3x faster. UTF-8 is self-synchronising (a lead byte never equals a
+    continuation byte), so a match always starts and ends on a character boundary."""
+
+    def __missing__(self, cp: int) -> str:
+        v = FOLD_TABLE[cp].encode("utf-8").decode("latin-1")
+        if len(self) < _CACHE_CAP:
+            self[cp] = v
+        return v
+
+
+KEY_TABLE = _KeyTable()
+
+
+def to_key(folded: str) -> str:
+    """A folded string in the automaton's alphabet (UTF-8 bytes as latin-1 chars)."""
+    return folded.encode("utf-8").decode("latin-1")
+
+
+def fold_key(text: str) -> str:
+    """``to_key(fold(text))`` in one translate: the matcher's hot path."""
+    return text.translate(KEY_TABLE)
+
+
+def fold_key_with_map(text: str) -> tuple[str, list[int]]:
+    """:func:`fold_key` plus the original index of every key unit (slow; texts that hit only)."""
+    table = KEY_TABLE
+    parts: list[str] = []
+    index: list[int] = []
+    for i, c in enumerate(text):
+        f = table[ord(c)]
+        if f:
+            parts.append(f)
+            index.extend([i] * len(f))
+    return "".join(parts), index
+
+
 def fold(text: str) -> str:
     """Folded text for matching (the hot path: one C-level translate)."""
     return text.translate(FOLD_TABLE)
