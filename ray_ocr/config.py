@@ -59,11 +59,35 @@ class VideoSettings(BaseModel):
     max_frames: int = Field(200_000, ge=1)
     max_width: int = Field(7680, ge=16)
     max_height: int = Field(4320, ge=16)
-    thumb_width: int = Field(160, ge=16)
-    diff_threshold: float = Field(6.0, gt=0, description="mean abs grey difference that makes a keyframe")
+    # 320 px keeps a 30 px subtitle about 8 px tall on the thumbnail: enough for its strokes to
+    # show in the edge map (at 160 they blur into a grey bar).
+    thumb_width: int = Field(320, ge=16)
+    diff_threshold: float = Field(6.0, gt=0, description="mean new static-edge energy in a cell that counts as new content")
     text_band_weight: float = Field(4.0, ge=1, description="weight of the subtitle band in the difference")
     max_gap_s: float = Field(10.0, gt=0, description="force a keyframe at least this often")
     min_gap_s: float = Field(0.5, ge=0, description="never two keyframes closer than this")
+    text_band: float = Field(0.25, gt=0, le=1, description="bottom fraction of the frame that is the subtitle band")
+    cell_px: int = Field(20, ge=4, description="side of a comparison cell on the thumbnail")
+    motion_threshold: int = Field(10, ge=1, le=255, description="grey change between samples that marks a pixel as moving")
+    settle_threshold: float = Field(4.0, gt=0, description="cell change vs the previous sample below which it has settled")
+    trigger: float = Field(2.0, gt=0, description="weighted score of settled new-content cells that keeps a frame")
+    max_pending_s: float = Field(1.0, gt=0, description="keep anyway when new subtitle-band content never settles for this long")
+
+
+class DedupeSettings(BaseModel):
+    enabled: bool = True
+    # "auto": CLIP when a local checkpoint is configured and the `clip` extra is installed,
+    # else the perceptual embedder (said once in the log). Never downloads weights.
+    embedder: str = Field("auto", pattern="^(auto|clip|perceptual)$")
+    clip_model: str = "ViT-B-32"
+    clip_checkpoint: Path | None = None
+    scene_threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity of whole-frame embeddings")
+    # A near-identical scene with a new subtitle is NOT a duplicate: the text-region signature
+    # must match too (no local change above text_max_change), or a changed subtitle would be
+    # dropped unread.
+    text_max_change: float = Field(8.0, gt=0, description="largest 6x6-block grey change of a 240x135 thumbnail")
+    # ~32 KB of text signature per frame remembered: 10,000 frames is ~330 MB in the dedupe actor.
+    global_capacity: int = Field(10_000, ge=0, description="frames remembered across videos (0 = per video only)")
 
 
 class ModerationSettings(BaseModel):
@@ -116,6 +140,7 @@ class Settings(BaseSettings):
 
     ocr: OcrSettings = OcrSettings()
     video: VideoSettings = VideoSettings()
+    dedupe: DedupeSettings = DedupeSettings()
     moderation: ModerationSettings = ModerationSettings()
     store: StoreSettings = StoreSettings()
     cluster: ClusterSettings = ClusterSettings()
