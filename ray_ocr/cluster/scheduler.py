@@ -74,7 +74,7 @@ class ActiveVideo:
     extractor: Any = None
     extract_task: asyncio.Task | None = None
     done: bool = False
-    done_event: asyncio.Event = field(default_factory=asyncio.Event)
+    published: asyncio.Event = field(default_factory=asyncio.Event)  # verdict is in the journal
 
 
 @dataclass
@@ -111,6 +111,7 @@ class Scheduler:
         self.active: dict[str, ActiveVideo] = {}
         self.order: list[str] = []  # activation order = the order videos get workers
         self.inflight: dict[str, Inflight] = {}  # keyed by worker id
+        self.publishing: dict[str, ActiveVideo] = {}  # finished, verdict not yet journaled
         self.extractors: list[Any] = []
         self._ex_rr = 0
         self._moderator = None
@@ -126,6 +127,7 @@ class Scheduler:
             "retries": 0, "videos": 0, "resumed": 0, "cancelled_frames": 0,
         }
         self.verdicts: dict[str, int] = {}
+        self.activations: list[str] = []  # video ids in the order they were started
         self._recent_frames: list[float] = []
         self.metrics = PipelineMetrics()
         self.t_start = time.time()
@@ -234,6 +236,7 @@ class Scheduler:
         self.active[task.video_id] = av
         self.order.append(task.video_id)
         self.counters["videos"] += 1
+        self.activations.append(task.video_id)
         av.extract_task = asyncio.get_running_loop().create_task(self._extract(av, av.generation))
 
     def _tick(self) -> None:
@@ -490,10 +493,11 @@ class Scheduler:
         self._kick()
 
     async def _find_duplicate(self, av: ActiveVideo) -> VideoResult | None:
-        # A byte-identical upload still in flight: wait for its verdict rather than OCR twice.
-        for other in list(self.active.values()):
-            if other is not av and not other.done and other.md5 == av.md5 and other.activated <= av.activated:
-                await other.done_event.wait()
+        # A byte-identical upload still in flight (or its verdict still being written): wait
+        # for that verdict rather than OCR the same bytes twice.
+        for other in list(self.active.values()) + list(self.publishing.values()):
+            if other is not av and other.md5 == av.md5 and other.activated <= av.activated:
+                await other.published.wait()
                 break
         got = await self.buffer.by_md5.remote(av.md5, av.task.video_id)
         return None if got is None else VideoResult.model_validate(got)
@@ -515,11 +519,20 @@ class Scheduler:
             av.extractor.cancel.remote(vid)
         left = av.work.remaining
         self.counters["cancelled_frames"] += left
-        av.done_event.set()
+        self.publishing[vid] = av
         self._room.set()
         asyncio.get_running_loop().create_task(self._publish(av, verdict, reason, duplicate_of))
 
     async def _publish(self, av: ActiveVideo, verdict: Verdict, reason: str | None, orig: VideoResult | None) -> None:
+        try:
+            await self._publish_inner(av, verdict, reason, orig)
+        except Exception:  # noqa: BLE001 - never leave a duplicate waiting on this video
+            log.exception("publishing %s failed", av.task.video_id)
+        finally:
+            self.publishing.pop(av.task.video_id, None)
+            av.published.set()
+
+    async def _publish_inner(self, av: ActiveVideo, verdict: Verdict, reason: str | None, orig: VideoResult | None) -> None:
         from ray_ocr.moderation.evidence import evidence_path, save_evidence
         from ray_ocr.moderation.moderator import reason as hit_reason
         from ray_ocr.store.results import FrameText
@@ -610,6 +623,7 @@ class Scheduler:
             "uptime_s": time.time() - self.t_start,
             "depth": self.depth,
             "active": list(self.order),
+            "activations": self.activations[-1000:],
             "pool": {st.value: self.pool.count(st) for st in WorkerState},
             "pool_started_total": self.pool.started_total,
             "pool_lost_total": self.pool.lost_total,

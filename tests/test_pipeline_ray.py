@@ -1,0 +1,204 @@
+"""The Ray pipeline end to end on a real local Ray cluster and real ONNX models.
+
+One 2-CPU cluster is shared by the module; each test starts its own named pipeline (TaskBuffer
++ Scheduler + workers) and removes it. Videos are rendered here with the project font, so the
+position of a banned line is known exactly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import ray
+from PIL import Image, ImageDraw
+
+from ray_ocr.cluster.run import collect, run_videos, start_pipeline, submit
+from ray_ocr.config import ClusterSettings, ModerationSettings, Settings
+from ray_ocr.fonts import cjk_font
+from ray_ocr.schemas import Verdict
+
+pytestmark = pytest.mark.timeout(300)
+
+CLEAN = ["今天天气很好", "我们去公园散步", "晚上一起吃饭吧", "明天早上见", "谢谢大家观看", "下次再会"]
+BANNED_WORD = "赌博网站"
+
+
+def subtitle_video(path: Path, texts: list[str], seconds_each: float = 1.5, fps: int = 10, size=(640, 360)) -> Path:
+    w, h = size
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    font = cjk_font(30, "Bold")
+    per = int(seconds_each * fps)
+    for k, text in enumerate(texts):
+        img = Image.new("RGB", (w, h), (30 + 25 * k % 200, 70, 110))
+        ImageDraw.Draw(img).text((60, h - 70), text, font=font, fill=(255, 255, 255))
+        frame = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+        for _ in range(per):
+            vw.write(frame)
+    vw.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, namespace=f"ray-ocr-test-{uuid.uuid4().hex[:6]}", log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("videos")
+    clean = subtitle_video(d / "clean.mp4", CLEAN)
+    early = subtitle_video(d / "early_hit.mp4", [f"欢迎来到{BANNED_WORD}"] + CLEAN)
+    late = subtitle_video(d / "late_hit.mp4", CLEAN + [f"欢迎来到{BANNED_WORD}"])
+    long = subtitle_video(d / "long.mp4", CLEAN * 3, seconds_each=1.0)
+    garbage = d / "garbage.mp4"
+    garbage.write_bytes(b"\x00not a video at all" * 100)
+    copy = d / "clean_copy.mp4"
+    shutil.copy(clean, copy)
+    kw = d / "keywords.txt"
+    kw.write_text(f"# test\n{BANNED_WORD}\tgambling\n", encoding="utf-8")
+    return {"clean": clean, "early": early, "late": late, "long": long, "garbage": garbage, "copy": copy, "kw": kw}
+
+
+def by_name(results) -> dict[str, object]:
+    return {Path(r.path).name: r for r in results}
+
+
+def test_verdicts_on_clean_banned_unreadable_and_duplicate(cluster, videos, tmp_path):
+    paths = [videos["clean"], videos["late"], videos["garbage"]]
+    res = by_name(run_videos(paths, videos["kw"], tmp_path, progress=False, name="t-verdicts"))
+    assert res["clean.mp4"].verdict is Verdict.PASS and res["clean.mp4"].hits == []
+    assert res["clean.mp4"].keyframes >= len(CLEAN) and res["clean.mp4"].ocr_frames == res["clean.mp4"].keyframes
+    late = res["late_hit.mp4"]
+    assert late.verdict is Verdict.REJECT
+    assert [h.keyword for h in late.hits] == [BANNED_WORD]
+    assert BANNED_WORD in late.hits[0].text
+    assert late.hits[0].ts >= len(CLEAN) * 1.5 - 0.5  # the last subtitle
+    ev = Path(late.hits[0].evidence)
+    assert ev.is_file() and cv2.imread(str(ev)) is not None
+    bad = res["garbage.mp4"]
+    assert bad.verdict is Verdict.ERROR and bad.reason
+    # A byte-identical re-upload is a duplicate of the earlier verdict (no OCR at all).
+    dup = list(run_videos([videos["copy"]], videos["kw"], tmp_path, progress=False, name="t-verdicts2"))[0]
+    assert dup.verdict is Verdict.DUPLICATE and dup.duplicate_of == res["clean.mp4"].video_id
+    assert dup.ocr_frames == 0 and dup.md5 == res["clean.mp4"].md5
+
+
+def test_early_stop_does_less_ocr_than_a_full_pass(cluster, videos, tmp_path):
+    stop = list(run_videos([videos["early"]], videos["kw"], tmp_path / "a", progress=False, name="t-stop"))[0]
+    full_settings = Settings(moderation=ModerationSettings(stop_on_hit=False))
+    full = list(run_videos([videos["early"]], videos["kw"], tmp_path / "b", settings=full_settings, progress=False, name="t-full"))[0]
+    assert stop.verdict is Verdict.REJECT and full.verdict is Verdict.REJECT
+    assert full.ocr_frames == full.keyframes >= len(CLEAN) + 1
+    assert stop.ocr_frames < full.ocr_frames
+    assert stop.hits[0].ts < 1.5
+
+
+def test_newest_first_and_eviction_under_a_small_cap(cluster, videos, tmp_path):
+    settings = Settings(cluster=ClusterSettings(buffer_cap=3, lookahead_videos=1))
+    pipe = start_pipeline(tmp_path, videos["kw"], settings, name="t-order")
+    try:
+        # Five submissions at once, oldest first, into a buffer that holds three.
+        t0 = time.time()
+        paths = [videos["clean"]] * 5
+        tasks = submit(pipe, paths, submitted_at=[t0 + i for i in range(5)])
+        results = {r.video_id: r for r in collect(pipe, [t.video_id for t in tasks], timeout_s=240)}
+        ids = [t.video_id for t in tasks]
+        assert [results[v].verdict for v in ids[:2]] == [Verdict.EXPIRED, Verdict.EXPIRED]
+        assert all("evicted" in (results[v].reason or "") for v in ids[:2])
+        started = ray.get(pipe.scheduler.stats.remote())["activations"]
+        assert started == [ids[4], ids[3], ids[2]]  # newest first
+        # The first processed is the original; the later copies are duplicates of it.
+        assert results[ids[4]].verdict is Verdict.PASS
+        assert {results[v].verdict for v in ids[2:4]} == {Verdict.DUPLICATE}
+    finally:
+        pipe.stop()
+
+
+def _kill_busy(pipe, stage: str, deadline_s: float = 60.0) -> dict:
+    """Kill the first worker seen busy with `stage`; returns what it was doing."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        for b in ray.get(pipe.scheduler.busy.remote()):
+            if b["stage"] == stage:
+                ray.kill(ray.get_actor(b["worker"]), no_restart=True)
+                return b
+        time.sleep(0.005)
+    raise AssertionError(f"never saw a worker busy with {stage}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["det", "rec"])
+def test_killed_worker_loses_nothing(cluster, videos, tmp_path, stage):
+    settings = Settings(moderation=ModerationSettings(stop_on_hit=False))
+    pipe = start_pipeline(tmp_path, videos["kw"], settings, name=f"t-kill-{stage}")
+    try:
+        tasks = submit(pipe, [videos["long"], videos["late"]])
+        killed = _kill_busy(pipe, stage)
+        results = by_name(collect(pipe, [t.video_id for t in tasks], timeout_s=240))
+        stats = ray.get(pipe.scheduler.stats.remote())
+        assert stats["pool_lost_total"] >= 1 and stats["counters"]["retries"] >= 1
+        assert killed["video_id"] in {t.video_id for t in tasks}
+        assert results["long.mp4"].verdict is Verdict.PASS
+        assert results["long.mp4"].ocr_frames == results["long.mp4"].keyframes  # the lost frame was redone
+        assert results["late_hit.mp4"].verdict is Verdict.REJECT
+    finally:
+        pipe.stop()
+
+
+@pytest.mark.slow
+def test_killed_scheduler_resumes_from_the_journal(cluster, videos, tmp_path):
+    pipe = start_pipeline(tmp_path, videos["kw"], Settings(), name="t-kill-sched")
+    try:
+        tasks = submit(pipe, [videos["long"], videos["late"], videos["clean"]])
+        # Wait until it is mid-run (some detection done), then kill it; Ray restarts it.
+        end = time.monotonic() + 60
+        while ray.get(pipe.scheduler.stats.remote())["counters"]["det_frames"] < 2:
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        before = ray.get(pipe.scheduler.stats.remote())["gen_id"]
+        ray.kill(pipe.scheduler, no_restart=False)
+        results = by_name(collect(pipe, [t.video_id for t in tasks], timeout_s=240))
+        stats = ray.get(pipe.scheduler.stats.remote())
+        assert stats["gen_id"] != before and stats["counters"]["resumed"] >= 1
+        assert results["long.mp4"].verdict is Verdict.PASS
+        assert results["late_hit.mp4"].verdict is Verdict.REJECT
+        assert results["clean.mp4"].verdict is Verdict.PASS
+    finally:
+        pipe.stop()
+
+
+@pytest.mark.slow
+def test_input_that_keeps_killing_workers_fails_only_its_video(cluster, videos, tmp_path):
+    settings = Settings(cluster=ClusterSettings(max_task_retries=1))
+    pipe = start_pipeline(tmp_path, videos["kw"], settings, name="t-poison")
+    try:
+        tasks = submit(pipe, [videos["clean"], videos["long"]])  # long is newer: goes first
+        victim = tasks[1].video_id
+        frame = None
+        end = time.monotonic() + 120
+        kills = 0
+        # Every worker that touches frame `frame` of the victim dies, as a poisoned frame would.
+        while kills < 2 and time.monotonic() < end:
+            for b in ray.get(pipe.scheduler.busy.remote()):
+                if b["video_id"] == victim and b["stage"] == "det" and (frame is None or b["frames"] == frame):
+                    frame = b["frames"]
+                    ray.kill(ray.get_actor(b["worker"]), no_restart=True)
+                    kills += 1
+                    break
+            time.sleep(0.002)
+        results = {r.video_id: r for r in collect(pipe, [t.video_id for t in tasks], timeout_s=240)}
+        assert results[victim].verdict is Verdict.ERROR
+        assert "killed the OCR worker" in results[victim].reason
+        assert results[tasks[0].video_id].verdict is Verdict.PASS  # the pool carried on
+    finally:
+        pipe.stop()
