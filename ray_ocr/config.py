@@ -68,6 +68,7 @@ class VideoSettings(BaseModel):
     min_gap_s: float = Field(0.5, ge=0, description="never two keyframes closer than this")
     text_band: float = Field(0.25, gt=0, le=1, description="bottom fraction of the frame that is the subtitle band")
     cell_px: int = Field(20, ge=4, description="side of a comparison cell on the thumbnail")
+    edge_floor: int = Field(40, ge=0, le=254, description="edge magnitude below this is texture, not text")
     motion_threshold: int = Field(10, ge=1, le=255, description="grey change between samples that marks a pixel as moving")
     settle_threshold: float = Field(4.0, gt=0, description="cell change vs the previous sample below which it has settled")
     trigger: float = Field(2.0, gt=0, description="weighted score of settled new-content cells that keeps a frame")
@@ -133,6 +134,15 @@ class ServeSettings(BaseModel):
     max_upload_bytes: int = Field(2 * 1024**3, ge=1)
     max_json_bytes: int = Field(64 * 1024, ge=1)
     fetch_timeout_s: float = Field(30.0, gt=0)
+    max_keywords_bytes: int = Field(4 * 1024**2, ge=1, description="PUT /v1/keywords body limit")
+    allow_url_fetch: bool = True  # POST /v1/videos with an http(s) uri downloads it into the data dir
+    # Ray Serve autoscaling of the ingress; it is I/O bound, so it reserves no CPU by default and
+    # leaves the cores to the OCR workers.
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(4, ge=1)
+    target_ongoing_requests: float = Field(16.0, gt=0)
+    max_ongoing_requests: int = Field(128, ge=1)
+    replica_num_cpus: float = Field(0.0, ge=0)
 
 
 class Settings(BaseSettings):
