@@ -105,6 +105,13 @@ def test_pickle_roundtrip_keeps_matching() -> None:
     assert clone.match("用微信支付") == []
 
 
+def test_moderator_pickles_with_its_library() -> None:
+    mod = Moderator(KeywordLibrary.from_text("微信\tad\n"))
+    clone = pickle.loads(pickle.dumps(mod))
+    assert clone.version == mod.version
+    assert [h.keyword for h in clone.check_texts(["加微 信"])] == ["微信"]
+
+
 def test_hot_swap(tmp_path: Path) -> None:
     holder = KeywordLibraryHolder(KeywordLibrary.from_text("微信\tad\n"))
     mod = Moderator(holder)

@@ -243,6 +243,11 @@ class KeywordLibraryHolder:
         self._library = library or KeywordLibrary.empty()
         self._file_sig: tuple[str, int, int] | None = None
 
+    def __reduce__(self):
+        # The lock cannot be pickled; a copy (e.g. shipped to a Ray actor) starts with the
+        # same library and its own lock.
+        return (KeywordLibraryHolder, (self._library,))
+
     @property
     def current(self) -> KeywordLibrary:
         return self._library
