@@ -267,3 +267,22 @@ def test_pickled_store_reopens(tmp_path: Path) -> None:
     clone = pickle.loads(pickle.dumps(store))
     assert clone.by_video_id("p")["video_id"] == "p"
     assert pickle.loads(pickle.dumps(store.journal)).path == store.journal.path
+
+
+def test_stale_temp_cleanup_spares_live_writers(tmp_path: Path) -> None:
+    from ray_ocr.store.atomic import TMP_PREFIX, _host_tag, atomic_write_bytes, remove_stale_tmp
+
+    d = tmp_path / "videos" / "day=2026-03-14"
+    d.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = d / f"{TMP_PREFIX}{os.getpid()}-aaaaaaaa-{_host_tag()}-part-1.parquet"
+    gone = d / f"{TMP_PREFIX}{dead.pid}-bbbbbbbb-{_host_tag()}-part-2.parquet"
+    other_host = d / f"{TMP_PREFIX}{dead.pid}-cccccccc-00000000-part-3.parquet"
+    for p in (live, gone, other_host):
+        p.write_bytes(b"half")
+    assert remove_stale_tmp(tmp_path) == 1
+    assert live.exists() and not gone.exists() and other_host.exists()  # another host's: only by age
+
+    out = atomic_write_bytes(tmp_path / "x" / "e.jpg", b"data")
+    assert out.read_bytes() == b"data" and [p.name for p in out.parent.iterdir()] == ["e.jpg"]
