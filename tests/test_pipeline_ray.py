@@ -62,11 +62,13 @@ def videos(tmp_path_factory):
     long = subtitle_video(d / "long.mp4", CLEAN * 3, seconds_each=1.0)
     garbage = d / "garbage.mp4"
     garbage.write_bytes(b"\x00not a video at all" * 100)
+    truncated = d / "truncated.mp4"
+    truncated.write_bytes(clean.read_bytes()[: clean.stat().st_size // 2])
     copy = d / "clean_copy.mp4"
     shutil.copy(clean, copy)
     kw = d / "keywords.txt"
     kw.write_text(f"# test\n{BANNED_WORD}\tgambling\n", encoding="utf-8")
-    return {"clean": clean, "early": early, "late": late, "long": long, "garbage": garbage, "copy": copy, "kw": kw}
+    return {"truncated": truncated, "clean": clean, "early": early, "late": late, "long": long, "garbage": garbage, "copy": copy, "kw": kw}
 
 
 def by_name(results) -> dict[str, object]:
@@ -74,7 +76,7 @@ def by_name(results) -> dict[str, object]:
 
 
 def test_verdicts_on_clean_banned_unreadable_and_duplicate(cluster, videos, tmp_path):
-    paths = [videos["clean"], videos["late"], videos["garbage"]]
+    paths = [videos["clean"], videos["late"], videos["garbage"], videos["truncated"], videos["garbage"].parent / "missing.mp4"]
     res = by_name(run_videos(paths, videos["kw"], tmp_path, progress=False, name="t-verdicts"))
     assert res["clean.mp4"].verdict is Verdict.PASS and res["clean.mp4"].hits == []
     assert res["clean.mp4"].keyframes >= len(CLEAN) and res["clean.mp4"].ocr_frames == res["clean.mp4"].keyframes
@@ -85,8 +87,9 @@ def test_verdicts_on_clean_banned_unreadable_and_duplicate(cluster, videos, tmp_
     assert late.hits[0].ts >= len(CLEAN) * 1.5 - 0.5  # the last subtitle
     ev = Path(late.hits[0].evidence)
     assert ev.is_file() and cv2.imread(str(ev)) is not None
-    bad = res["garbage.mp4"]
-    assert bad.verdict is Verdict.ERROR and bad.reason
+    for name in ("garbage.mp4", "truncated.mp4", "missing.mp4"):
+        assert res[name].verdict is Verdict.ERROR and res[name].reason, name
+    assert "not_a_video" in res["garbage.mp4"].reason or "not a" in res["garbage.mp4"].reason
     # A byte-identical re-upload is a duplicate of the earlier verdict (no OCR at all).
     dup = list(run_videos([videos["copy"]], videos["kw"], tmp_path, progress=False, name="t-verdicts2"))[0]
     assert dup.verdict is Verdict.DUPLICATE and dup.duplicate_of == res["clean.mp4"].video_id

@@ -18,6 +18,12 @@ import ray
 from ray_ocr.config import VideoSettings
 
 
+class VideoUnreadable(Exception):
+    """A video that cannot be read, with the decoder's reason in the message. Plain one-argument
+    exception so it survives pickling back to the scheduler (ray_ocr.video's VideoError takes
+    three constructor arguments and does not)."""
+
+
 @ray.remote(max_restarts=0)
 class FrameExtractor:
     def __init__(self, video_settings_json: str):
@@ -35,20 +41,38 @@ class FrameExtractor:
         with self._lock:
             self._cancelled.add(video_id)
 
-    def keyframes(self, path: str, video_id: str) -> Iterator[Any]:
-        from ray_ocr.cluster.frames import stream_keyframes
+    def keyframes(self, path: str, video_id: str, md5: str | None = None) -> Iterator[Any]:
+        from ray_ocr.video.keyframes import iter_keyframes
 
         with self._lock:
             self._cancelled.discard(video_id)
+        from ray_ocr.video.decode import VideoError
+
+        try:
+            stream = iter_keyframes(path, self.settings, md5=md5)
+        except VideoError as exc:
+            raise VideoUnreadable(str(exc)) from None
         n = 0
-        info: dict[str, Any] = {}
-        for kf in stream_keyframes(path, self.settings, info):
-            if video_id in self._cancelled:
-                break
-            yield {"kind": "frame", "index": n, "ts": kf.ts, "source_index": kf.index}
-            yield kf.frame
-            n += 1
+        try:
+            for kf in stream:
+                if video_id in self._cancelled:
+                    break
+                yield {"kind": "frame", "index": n, "ts": kf.ts, "source_index": kf.index}
+                yield kf.image
+                n += 1
+        except VideoError as exc:
+            raise VideoUnreadable(str(exc)) from None
         with self._lock:
             cancelled = video_id in self._cancelled
             self._cancelled.discard(video_id)
-        yield {"kind": "end", "keyframes": n, "cancelled": cancelled, **info}
+        yield {
+            "kind": "end",
+            "keyframes": n,
+            "cancelled": cancelled,
+            "fps": stream.fps,
+            "duration_s": stream.duration_s,
+            "frames_decoded": stream.frames_decoded,
+            # A video cut short (truncated file, over a limit): the frames before are still OCRed,
+            # but the video cannot pass on a partial read.
+            "error": stream.error_detail or stream.error,
+        }

@@ -404,8 +404,15 @@ class Scheduler:
         self._finalize(av, Verdict.ERROR, f"{a.stage.value} failed on frame(s) {list(a.frames)}: {_short(exc)}")
 
     def _maybe_finished(self, av: ActiveVideo) -> None:
-        if not av.done and av.ready_for_ocr and av.work.finished:
-            self._finalize(av, Verdict.REJECT if av.hits else Verdict.PASS)
+        if av.done or not av.ready_for_ocr or not av.work.finished:
+            return
+        if av.hits:
+            self._finalize(av, Verdict.REJECT)
+        elif av.summary.get("error"):
+            # Part of the video could not be read: a partial pass is no pass.
+            self._finalize(av, Verdict.ERROR, f"video only partly readable: {av.summary['error']}")
+        else:
+            self._finalize(av, Verdict.PASS)
 
     # ------------------------------------------------------------------ extraction
     def _extractor(self) -> Any:
@@ -467,7 +474,7 @@ class Scheduler:
             self._finalize_duplicate(av, dup)
             return
         av.ready_for_ocr = True
-        stream = ex.keyframes.options(name=f"keyframes:{vid}").remote(path, vid)
+        stream = ex.keyframes.options(name=f"keyframes:{vid}").remote(path, vid, av.md5)
         meta: dict[str, Any] | None = None
         async for ref in stream:
             if av.done or av.generation != gen:
