@@ -1,0 +1,175 @@
+"""`ray-ocr up` and `ray-ocr serve` (wired into ray_ocr/cli.py by the lead).
+
+Ray, Serve and FastAPI are imported inside the commands so `ray-ocr --help` stays fast.
+stdout gets one JSON line with the URLs and the token; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="HTTP bind address (default from settings: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="HTTP port (default from settings: 8000)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="journal, results, evidence, uploads, keyword versions")
+    p.add_argument("--keywords", default=None, metavar="FILE", help="install this keyword file as the live version")
+    p.add_argument("--allow-root", action="append", default=[], metavar="DIR",
+                   help="directory whose files may be submitted by path (repeatable); default: uploads/URLs only")
+
+
+def add_up_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("up", help="start a local Ray cluster with the pipeline and the HTTP API; blocks until Ctrl-C")
+    _common(p)
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local cluster (default: all)")
+    p.add_argument("--dashboard-port", type=int, default=8265)
+    p.add_argument("--no-dashboard", action="store_true")
+    p.set_defaults(func=cmd_up)
+    return p
+
+
+def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("serve", help="deploy the HTTP API (and the pipeline actors, if missing) onto a running Ray cluster")
+    _common(p)
+    p.add_argument("--address", default="auto", help="Ray cluster address (default: auto)")
+    p.set_defaults(func=cmd_serve)
+    return p
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Any, Path, bool] | int:
+    """Settings with the CLI overrides and a token; the data dir. An int is an exit code."""
+    from ray_ocr.config import get_settings
+    from ray_ocr.moderation.keywords import KeywordFileError, KeywordLibrary
+
+    settings = get_settings()
+    if args.keywords:
+        try:
+            KeywordLibrary.load(args.keywords)  # fail before starting anything
+        except (KeywordFileError, OSError) as exc:
+            _log(f"ray-ocr {args.command}: bad keyword file: {exc}")
+            return 2
+    roots = [Path(r).expanduser().resolve() for r in args.allow_root]
+    for r in roots:
+        if not r.is_dir():
+            _log(f"ray-ocr {args.command}: --allow-root {r} is not a directory")
+            return 2
+    token = settings.serve.api_token
+    generated = not token
+    if generated:
+        token = secrets.token_urlsafe(32)
+    upd: dict[str, Any] = {"api_token": token}
+    if args.host:
+        upd["host"] = args.host
+    if args.port is not None:
+        if not 1 <= args.port <= 65535:
+            _log(f"ray-ocr {args.command}: --port must be 1-65535")
+            return 2
+        upd["port"] = args.port
+    if roots:
+        upd["allowed_roots"] = list(settings.serve.allowed_roots) + roots
+    settings = settings.model_copy(update={"serve": settings.serve.model_copy(update=upd)})
+    data_dir = Path(args.data_dir or settings.store.data_dir).expanduser().resolve()
+    settings = settings.model_copy(update={"store": settings.store.model_copy(update={"data_dir": data_dir})})
+    return settings, data_dir, generated
+
+
+def _deploy(settings: Any, data_dir: Path, keywords: str | None, detached: bool) -> Any:
+    from ray import serve
+
+    from ray_ocr.serve.deployment import APP_NAME, build_serve_app, ensure_pipeline
+    from ray_ocr.serve.keyword_store import KeywordStore
+
+    ks = KeywordStore(data_dir)
+    kv = ks.bootstrap(keywords)
+    _log(f"keywords: version {kv.version} ({kv.count} keywords) at {ks.current_path}")
+    pipe = ensure_pipeline(data_dir, ks.current_path, settings, detached=detached)
+    serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port})
+    serve.run(build_serve_app(settings, data_dir), name=APP_NAME, route_prefix="/", blocking=False)
+    return pipe
+
+
+def _announce(settings: Any, data_dir: Path, generated: bool, dashboard: str | None) -> None:
+    s = settings.serve
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+    base = f"http://{host}:{s.port}"
+    info = {"api": base, "docs": f"{base}/docs", "openapi": f"{base}/openapi.json", "dashboard": dashboard,
+            "token": s.api_token, "token_generated": generated, "data_dir": str(data_dir)}
+    print(json.dumps(info), flush=True)
+    _log(f"API:       {base}   (docs {base}/docs)")
+    if dashboard:
+        _log(f"dashboard: {dashboard}")
+    _log(f"token:     {s.api_token}" + ("   (generated; set RAY_OCR_API_TOKEN to choose one)" if generated else ""))
+    _log(f'try:       curl -H "Authorization: Bearer $TOKEN" -F file=@video.mp4 {base}/v1/videos')
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    prep = _prepare(args)
+    if isinstance(prep, int):
+        return prep
+    settings, data_dir, generated = prep
+    import ray
+    from ray import serve
+
+    # SIGTERM (docker stop, systemd) shuts down as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    ctx = ray.init(num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard, dashboard_host="127.0.0.1",
+                   dashboard_port=args.dashboard_port, namespace=settings.cluster.namespace, log_to_driver=False)
+    pipe = None
+    try:
+        pipe = _deploy(settings, data_dir, args.keywords, detached=False)
+        dash = getattr(ctx, "dashboard_url", None)
+        _announce(settings, data_dir, generated, f"http://{dash}" if dash and not dash.startswith("http") else dash)
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        _log("shutting down ...")
+        return 0
+    except Exception as exc:  # noqa: BLE001 - one line for an operator, not a traceback
+        _log(f"ray-ocr up: failed: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        try:
+            serve.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+        if pipe is not None:
+            pipe.stop()
+        ray.shutdown()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    prep = _prepare(args)
+    if isinstance(prep, int):
+        return prep
+    settings, data_dir, generated = prep
+    import ray
+
+    try:
+        ray.init(address=args.address, namespace=settings.cluster.namespace, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        _log(f"ray-ocr serve: cannot reach a Ray cluster at {args.address!r}: {exc} (start one with `ray start --head`)")
+        return 1
+    try:
+        _deploy(settings, data_dir, args.keywords, detached=True)
+        _announce(settings, data_dir, generated, None)
+    except Exception as exc:  # noqa: BLE001
+        _log(f"ray-ocr serve: failed: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        ray.shutdown()  # the app and the detached pipeline actors stay on the cluster
+    return 0
