@@ -51,3 +51,53 @@ def test_duplicate_push_is_idempotent():
 def test_bad_cap_is_refused():
     with pytest.raises(ValueError):
         TaskQueue(cap=0)
+
+
+# --- with the real SQLite journal ----------------------------------------------------------
+
+
+def test_journal_records_expiry_and_a_restart_restores_the_queue(tmp_path):
+    from ray_ocr.cluster.task_buffer import BufferCore
+    from ray_ocr.schemas import Verdict
+
+    core = BufferCore(tmp_path / "journal.sqlite", cap=3)
+    for i in range(5):
+        assert core.submit(task(f"v{i}", float(i)))["state"] in ("queued", "expired")
+    assert core.journal.get("v0").state is TaskState.EXPIRED
+    assert core.result("v0").verdict is Verdict.EXPIRED and "evicted" in core.result("v0").reason
+    popped = core.pop()
+    assert popped.video_id == "v4" and core.journal.get("v4").state is TaskState.RUNNING
+
+    again = BufferCore(tmp_path / "journal.sqlite", cap=3)  # the actor restarted
+    assert again.restored == 2
+    assert [t.video_id for t in again.queue.snapshot()] == ["v3", "v2"]
+    assert [t.video_id for t in again.running()] == ["v4"]  # what a restarted scheduler resumes
+    # Resubmitting a known id changes nothing.
+    assert again.submit(task("v0", 9.0)) == {"video_id": "v0", "state": "expired", "evicted": [], "known": True}
+
+
+def test_restore_under_a_smaller_cap_expires_the_oldest(tmp_path):
+    from ray_ocr.cluster.task_buffer import BufferCore
+
+    core = BufferCore(tmp_path / "j.sqlite", cap=5)
+    for i in range(5):
+        core.submit(task(f"v{i}", float(i)))
+    small = BufferCore(tmp_path / "j.sqlite", cap=2)
+    assert [t.video_id for t in small.queue.snapshot()] == ["v4", "v3"]
+    assert {small.journal.get(f"v{i}").state for i in range(3)} == {TaskState.EXPIRED}
+
+
+def test_finish_records_verdicts_and_duplicates_find_the_original(tmp_path):
+    from ray_ocr.cluster.task_buffer import BufferCore
+    from ray_ocr.schemas import Verdict, VideoResult
+
+    core = BufferCore(tmp_path / "j.sqlite", cap=5)
+    core.submit(task("a", 1.0))
+    core.submit(task("b", 2.0))
+    core.pop(), core.pop()
+    core.finish(VideoResult(video_id="a", path="/videos/a.mp4", md5="m1", verdict=Verdict.REJECT, reason="x"))
+    assert core.journal.get("a").state is TaskState.DONE
+    assert core.by_md5("m1", exclude="b").video_id == "a"
+    assert core.by_md5("m1", exclude="a") is None
+    core.finish(VideoResult(video_id="b", path="/videos/b.mp4", md5="m1", verdict=Verdict.DUPLICATE, duplicate_of="a"))
+    assert core.journal.get("b").state is TaskState.DUPLICATE and core.result("b").duplicate_of == "a"

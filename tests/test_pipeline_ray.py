@@ -205,3 +205,66 @@ def test_input_that_keeps_killing_workers_fails_only_its_video(cluster, videos, 
         assert results[tasks[0].video_id].verdict is Verdict.PASS  # the pool carried on
     finally:
         pipe.stop()
+
+
+def test_task_buffer_actor_restart_restores_from_the_journal(cluster, tmp_path):
+    from ray_ocr.cluster.task_buffer import TaskBuffer
+    from ray_ocr.schemas import VideoTask
+
+    buf = TaskBuffer.options(name="t-buffer-restart").remote(str(tmp_path / "journal.sqlite"), 2)
+    tasks = [VideoTask(video_id=f"v{i}", uri=f"/x/{i}.mp4", submitted_at=float(i)).model_dump(mode="json") for i in range(3)]
+    out = ray.get(buf.submit.remote(tasks))
+    assert out[2]["evicted"] == ["v0"]
+    pid = ray.get(buf.stats.remote())["pid"]
+    ray.kill(buf, no_restart=False)  # Ray restarts it; it reloads the journal
+    end = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < end
+        try:
+            stats = ray.get(buf.stats.remote(), timeout=10)
+            if stats["pid"] != pid:
+                break
+        except ray.exceptions.RayActorError:
+            pass
+        time.sleep(0.2)
+    assert stats["restored"] == 2 and stats["queued_newest_first"] == ["v2", "v1"]
+    assert ray.get(buf.pop_wait.remote(0))["task"]["video_id"] == "v2"
+    got = ray.get(buf.wait_results.remote(["v0", "v1"], 0.1))
+    assert [(g["video_id"], g["verdict"]) for g in got] == [("v0", "expired")]
+    ray.kill(buf, no_restart=True)
+
+
+def test_cli_run_prints_the_contract_json_lines(cluster, videos, tmp_path, capsys):
+    import argparse
+    import json
+
+    from ray_ocr.cluster.cli_cmds import add_run_parser
+
+    parser = argparse.ArgumentParser()
+    add_run_parser(parser.add_subparsers())
+    args = parser.parse_args(["run", str(videos["clean"]), str(videos["garbage"]), "--keywords", str(videos["kw"]),
+                              "--out", str(tmp_path), "--no-progress"])
+    assert args.func(args) == 1  # one video ended in error
+    lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    keys = {"video_id", "path", "md5", "verdict", "hits", "keyframes", "ocr_frames", "elapsed_s"}
+    assert all(keys <= set(d) for d in lines)
+    verdicts = {Path(d["path"]).name: d["verdict"] for d in lines}
+    assert verdicts == {"clean.mp4": "pass", "garbage.mp4": "error"}
+    assert next(d for d in lines if d["verdict"] == "error")["reason"]
+
+
+def test_cli_run_bad_usage_exits_2(tmp_path, capsys):
+    import argparse
+
+    from ray_ocr.cluster.cli_cmds import add_run_parser
+
+    parser = argparse.ArgumentParser()
+    add_run_parser(parser.add_subparsers())
+    args = parser.parse_args(["run", "x.mp4", "--keywords", str(tmp_path / "nope.txt"), "--out", str(tmp_path)])
+    assert args.func(args) == 2
+    assert "keyword file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00bad")
+    args = parser.parse_args(["run", "x.mp4", "--keywords", str(bad), "--out", str(tmp_path)])
+    assert args.func(args) == 2

@@ -8,6 +8,7 @@ Everything is journaled to SQLite first; a restarted TaskBuffer rebuilds itself 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,7 @@ class TaskBuffer:
 
     async def stats(self) -> dict[str, Any]:
         return {
+            "pid": os.getpid(),
             "depth": len(self.core.queue),
             "cap": self.core.queue.cap,
             "expired_total": self.core.queue.expired_total,
