@@ -26,6 +26,9 @@ STAGE_COMMANDS: list[tuple[str, str]] = [
     ("ray_ocr.cluster.cli_cmds", "add_demo_parser"),
     ("ray_ocr.serve.cli_cmds", "add_up_parser"),
     ("ray_ocr.serve.cli_cmds", "add_serve_parser"),
+    ("ray_ocr.training.cli_cmds", "add_relabel_parser"),
+    ("ray_ocr.training.cli_cmds", "add_dataset_parser"),
+    ("ray_ocr.training.cli_cmds", "add_eval_parser"),
 ]
 
 
