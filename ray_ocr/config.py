@@ -62,7 +62,7 @@ class VideoSettings(BaseModel):
     # 320 px keeps a 30 px subtitle about 8 px tall on the thumbnail: enough for its strokes to
     # show in the edge map (at 160 they blur into a grey bar).
     thumb_width: int = Field(320, ge=16)
-    diff_threshold: float = Field(6.0, gt=0, description="mean new static-edge energy in a cell that counts as new content")
+    diff_threshold: float = Field(10.0, gt=0, description="mean new static-edge energy in a cell that counts as new content")
     text_band_weight: float = Field(4.0, ge=1, description="weight of the subtitle band in the difference")
     max_gap_s: float = Field(10.0, gt=0, description="force a keyframe at least this often")
     min_gap_s: float = Field(0.5, ge=0, description="never two keyframes closer than this")
@@ -70,8 +70,11 @@ class VideoSettings(BaseModel):
     cell_px: int = Field(20, ge=4, description="side of a comparison cell on the thumbnail")
     edge_floor: int = Field(40, ge=0, le=254, description="edge magnitude below this is texture, not text")
     motion_threshold: int = Field(10, ge=1, le=255, description="grey change between samples that marks a pixel as moving")
+    settle_ratio: float = Field(0.6, ge=0, le=1, description="...or below this fraction of its change since the keyframe")
+    pan_response: float = Field(0.1, ge=0, le=1, description="phase-correlation peak that counts as camera motion")
     settle_threshold: float = Field(4.0, gt=0, description="cell change vs the previous sample below which it has settled")
     trigger: float = Field(2.0, gt=0, description="weighted score of settled new-content cells that keeps a frame")
+    pending_cells: float = Field(4.0, gt=0, description="new subtitle-band content (cells x strength) that may force a keep")
     max_pending_s: float = Field(1.0, gt=0, description="keep anyway when new subtitle-band content never settles for this long")
 
 

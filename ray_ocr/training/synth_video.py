@@ -84,6 +84,7 @@ class GtScene:
     start: float
     end: float
     motion: str  # "static" | "pan"
+    pan_px_s: list[float]  # crop-window velocity (x, y); the picture moves the opposite way
     transition_in: str  # "none" | "cut" | "fade" | "crossfade"
     transition_s: float
 
@@ -114,6 +115,29 @@ class GroundTruth:
     def subtitle_lines(self) -> list[GtItem]:
         """Items shown in the subtitle position (plain subtitles and banned phrases shown as one)."""
         return [i for i in self.items if i.kind == "subtitle" or (i.kind == "banned" and i.velocity is None)]
+
+
+def coverage(gt: GroundTruth, kept_ts: list[float], items: list[GtItem] | None = None) -> tuple[int, int, list[GtItem]]:
+    """(covered, total, missed): an item is covered when some kept frame time falls in [start, end)."""
+    items = gt.subtitle_lines() if items is None else items
+    ts = np.sort(np.asarray(kept_ts, np.float64))
+    missed = []
+    for it in items:
+        k = np.searchsorted(ts, it.start - 1e-9)
+        if not (k < len(ts) and ts[k] < it.end - 1e-9):
+            missed.append(it)
+    return len(items) - len(missed), len(items), missed
+
+
+def min_cover(items: list[GtItem], fps: float) -> int:
+    """Fewest frames that show every item at least once (greedy interval stabbing: optimal)."""
+    n, last = 0, -1.0
+    for it in sorted(items, key=lambda i: i.end):
+        if last >= it.start and last < it.end:
+            continue
+        last = (np.ceil(it.end * fps) - 1) / fps  # the last frame inside [start, end)
+        n += 1
+    return n
 
 
 def gt_path(video_path: str | os.PathLike[str]) -> Path:
@@ -331,12 +355,14 @@ def make_video(path: str | os.PathLike[str], spec: VideoSpec | None = None, seed
 
     # Per-frame noise from a few precomputed fields (drawing fresh noise per frame costs more
     # than encoding it).
-    noise_pos, noise_neg = [], []
+    # A random window into a larger field each frame, so the noise never repeats exactly (a
+    # repeating pattern would look like static content to motion estimation).
+    noise_pos = noise_neg = None
+    pad = 64
     if spec.noise_sigma > 0:
-        for _ in range(5):
-            n = rng.normal(0, spec.noise_sigma, (H, W, 3)).round()
-            noise_pos.append(np.clip(n, 0, 255).astype(np.uint8))
-            noise_neg.append(np.clip(-n, 0, 255).astype(np.uint8))
+        n = rng.normal(0, spec.noise_sigma, (H + pad, W + pad, 3)).round()
+        noise_pos = np.clip(n, 0, 255).astype(np.uint8)
+        noise_neg = np.clip(-n, 0, 255).astype(np.uint8)
 
     writer, fcc = open_writer(path, fps, (W, H), spec.codec)
     try:
@@ -354,10 +380,10 @@ def make_video(path: str | os.PathLike[str], spec: VideoSpec | None = None, seed
                     frame = cv2.addWeighted(prev, 1 - a, frame, a, 0)
                 else:  # through black: first half fades out the old scene, second fades in the new
                     frame = cv2.convertScaleAbs(prev, alpha=max(0.0, 1 - 2 * a)) if a < 0.5 else cv2.convertScaleAbs(frame, alpha=2 * a - 1)
-            if noise_pos:
-                k = fi % len(noise_pos)
-                cv2.add(frame, noise_pos[k], dst=frame)
-                cv2.subtract(frame, noise_neg[k], dst=frame)
+            if noise_pos is not None:
+                ox, oy = (int(v) for v in rng.integers(0, pad, 2))
+                cv2.add(frame, noise_pos[oy : oy + H, ox : ox + W], dst=frame)
+                cv2.subtract(frame, noise_neg[oy : oy + H, ox : ox + W], dst=frame)
             if wm:
                 composite(frame, *wm)
             if marquee and t >= marquee[2]:
@@ -379,7 +405,8 @@ def make_video(path: str | os.PathLike[str], spec: VideoSpec | None = None, seed
 
     gt = GroundTruth(
         video=path.name, width=W, height=H, fps=fps, duration_s=n_frames / fps, frames=n_frames, seed=seed, codec=fcc,
-        scenes=[GtScene(s.start, s.end, "pan" if s.pan != (0.0, 0.0) else "static", s.transition, s.trans_s) for s in scenes],
+        scenes=[GtScene(s.start, s.end, "pan" if s.pan != (0.0, 0.0) else "static", list(s.pan), s.transition, s.trans_s)
+                for s in scenes],
         items=items,
     )
     gt_path(path).write_text(gt.to_json(), encoding="utf-8")
