@@ -1,0 +1,83 @@
+"""cluster.yaml and Ray-autoscaler scale-up.
+
+The AutoscalingCluster test starts a fake multi-node cluster; its start/shutdown run
+`ray stop --force`, which kills EVERY Ray process on the machine. It is `serial` and `slow`:
+run it alone (`pytest -m serial tests/test_cluster_autoscale.py`), never beside other Ray tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ray_ocr.config import ClusterSettings, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_cluster_yaml_is_a_complete_autoscaler_config():
+    cfg = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    assert cfg["provider"]["type"] in {"aws", "local", "gcp", "azure"}
+    types = cfg["available_node_types"]
+    assert cfg["head_node_type"] in types
+    workers = [t for name, t in types.items() if name != cfg["head_node_type"]]
+    assert workers and all(t["max_workers"] >= t["min_workers"] >= 0 for t in workers)
+    assert all(t["resources"]["CPU"] >= 1 for t in workers)  # OCR workers are placed by CPU demand
+    assert cfg["idle_timeout_minutes"] > 0 and cfg["max_workers"] >= max(t["max_workers"] for t in workers)
+    assert any("ray start --head" in c for c in cfg["head_start_ray_commands"])
+    assert any("autoscaling-config" in c for c in cfg["head_start_ray_commands"])
+
+
+@pytest.mark.serial
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_pool_growing_past_one_node_becomes_demand_and_scales_up(tmp_path):
+    import ray
+    from ray.cluster_utils import AutoscalingCluster
+
+    from ray_ocr.cluster.run import collect, start_pipeline, submit
+    from ray_ocr.training.synth_video import make_sample_set
+
+    paths = make_sample_set(tmp_path / "videos", 4, seed=3, banned=["赌博网站"], duration_s=20, width=640, height=360)
+    kw = tmp_path / "kw.txt"
+    kw.write_text("赌博网站\tgambling\n", encoding="utf-8")
+    # AutoscalingCluster shells out to `ray`; use this venv's.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    cluster = AutoscalingCluster(
+        head_resources={"CPU": 1},
+        worker_node_types={
+            "ocr_cpu": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 2},
+        },
+        idle_timeout_minutes=1,
+    )
+    cluster.start()
+    try:
+        ray.init("auto", namespace="ray-ocr-autoscale-test", log_to_driver=False)
+        assert ray.cluster_resources().get("CPU") == 1
+        # One node holds one worker; the pool may grow to 4, which only more nodes can place.
+        settings = Settings(cluster=ClusterSettings(workers_min=1, workers_max=4, target_drain_s=1.0))
+        pipe = start_pipeline(tmp_path / "out", kw, settings, name="t-autoscale")
+        tasks = submit(pipe, paths)
+        deadline = time.monotonic() + 300
+        grew = False
+        while time.monotonic() < deadline:
+            alive = [n for n in ray.nodes() if n["Alive"]]
+            ready = ray.get(pipe.scheduler.stats.remote())["pool"]
+            if len(alive) > 1 and ready["idle"] + ready["busy"] > 1:
+                grew = True
+                break
+            time.sleep(1.0)
+        assert grew, "pending OCR workers did not make the autoscaler add a node"
+        assert ray.cluster_resources().get("CPU", 0) > 1
+        results = {r.video_id: r for r in collect(pipe, [t.video_id for t in tasks], timeout_s=300)}
+        verdicts = [results[t.video_id].verdict.value for t in tasks]
+        assert verdicts == ["reject", "pass", "reject", "pass"]  # even samples carry the banned phrase
+        pipe.stop()
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
