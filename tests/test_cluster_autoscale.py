@@ -43,7 +43,7 @@ def test_pool_growing_past_one_node_becomes_demand_and_scales_up(tmp_path):
     from ray_ocr.cluster.run import collect, start_pipeline, submit
     from ray_ocr.training.synth_video import make_sample_set
 
-    paths = make_sample_set(tmp_path / "videos", 4, seed=3, banned=["赌博网站"], duration_s=20, width=640, height=360)
+    paths = make_sample_set(tmp_path / "videos", 4, seed=3, banned=["赌博网站"], duration_s=20)
     kw = tmp_path / "kw.txt"
     kw.write_text("赌博网站\tgambling\n", encoding="utf-8")
     # AutoscalingCluster shells out to `ray`; use this venv's.
