@@ -307,3 +307,38 @@ def test_openapi_docs_served(env):
         assert path in spec["paths"], path
     assert set(spec["paths"]["/v1/videos"]["post"]["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert call(env["app"], "GET", "/docs").status_code == 200
+
+
+def test_serve_config_yaml_is_a_valid_deploy_config():
+    import importlib
+
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    from ray_ocr.serve import deployment
+
+    path = Path(deployment.__file__).with_name("serve_config.yaml")
+    cfg = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
+    app = cfg.applications[0]
+    mod, _, attr = app.import_path.partition(":")
+    assert callable(getattr(importlib.import_module(mod), attr))
+    assert [d.name for d in app.deployments] == [deployment.DEPLOYMENT_NAME]
+    deployment.BuilderArgs.model_validate(app.args)
+
+
+def test_cli_parsers_register_without_importing_ray():
+    import argparse
+    import subprocess
+    import sys
+
+    from ray_ocr.serve.cli_cmds import add_serve_parser, add_up_parser
+
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="command")
+    add_up_parser(sub)
+    add_serve_parser(sub)
+    a = p.parse_args(["up", "--port", "8123", "--allow-root", "/tmp"])
+    assert a.port == 8123 and a.allow_root == ["/tmp"] and a.func.__name__ == "cmd_up"
+    assert p.parse_args(["serve", "--address", "auto"]).func.__name__ == "cmd_serve"
+    code = "import sys, ray_ocr.serve.cli_cmds; sys.exit(1 if 'ray' in sys.modules or 'fastapi' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
