@@ -179,6 +179,15 @@ def test_unreadable_evidence_and_no_video_is_skipped_not_fatal(world, tmp_path: 
     assert man["skipped"][0]["video_id"] == "v"
 
 
+def test_a_failing_frame_source_falls_back_to_evidence(world, tmp_path: Path) -> None:
+    def broken(path, wanted):
+        raise RuntimeError("decoder crashed")
+
+    pkg = build_relabel_package(world["store"], DAY, tmp_path, frames_source=broken)
+    man = json.loads((pkg / "manifest.json").read_text(encoding="utf-8"))
+    assert man["counts"]["frames"] == 4 and man["counts"]["from_evidence"] == 4
+
+
 def test_video_frame_source_picks_frames_by_time(world) -> None:
     got = video_frame_source(str(world["root"] / "fp_video.mp4"), [(7, 2.4), (3, 0.0)])
     assert sorted(got) == [3, 7]

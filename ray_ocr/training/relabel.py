@@ -198,9 +198,9 @@ def build_relabel_package(
     except ValueError as exc:
         raise ValueError(f"day {day!r} is not a calendar date ({exc})") from None
 
-    fps = store.false_positives(day)
+    fpos = store.false_positives(day)
     frames: list[_Frame] = []
-    for v in fps:
+    for v in fpos:
         by_index: dict[int, _Frame] = {}
         for h in v["hits"]:
             idx = h["frame_index"]
@@ -215,8 +215,8 @@ def build_relabel_package(
 
     # All lines of the false positives' results in one scan of the day's partition.
     lines_by_frame: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    if fps:
-        flt = ds.field("result_id").isin([v["result_id"] for v in fps])
+    if fpos:
+        flt = ds.field("result_id").isin([v["result_id"] for v in fpos])
         for r in store.table("lines", flt, day=day).to_pylist():
             lines_by_frame.setdefault((r["video_id"], r["frame_index"]), []).append(r)
     for rows in lines_by_frame.values():
@@ -227,7 +227,7 @@ def build_relabel_package(
     name = f"relabel-{day}"
     tmp = out_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
     try:
-        _fill(tmp, day, fps, frames, lines_by_frame, frames_source)
+        _fill(tmp, day, fpos, frames, lines_by_frame, frames_source)
         if as_zip:
             return _zip_into_place(tmp, out_dir / f"{name}.zip")
         return _rename_into_place(tmp, out_dir / name)
@@ -238,26 +238,31 @@ def build_relabel_package(
 def _fill(
     tmp: Path,
     day: str,
-    fps: list[dict[str, Any]],
+    fpos: list[dict[str, Any]],
     frames: list[_Frame],
     lines_by_frame: dict[tuple[str, int], list[dict[str, Any]]],
     frames_source: FrameSource | None,
 ) -> dict[str, Any]:
     (tmp / "images").mkdir(parents=True)
     (tmp / "evidence").mkdir()
-    paths = {v["video_id"]: v["path"] for v in fps}
+    paths = {v["video_id"]: v["path"] for v in fpos}
     clean: dict[tuple[str, int], np.ndarray] = {}
     if frames_source is not None:
         for vid, path in paths.items():
             wanted = [(f.frame_index, f.ts) for f in frames if f.video_id == vid]
-            for idx, img in frames_source(path, wanted).items():
+            try:
+                got = frames_source(path, wanted)
+            except Exception as exc:  # noqa: BLE001 - one bad video must not cost the day's package
+                log.warning("no clean frames from %s (%s); using its evidence JPEGs", path, exc)
+                continue
+            for idx, img in got.items():
                 clean[(vid, idx)] = img
 
     label_lines: list[str] = []
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     n_lines = 0
-    models: set[str] = {v["model_version"] for v in fps if v["model_version"]}
+    models: set[str] = {v["model_version"] for v in fpos if v["model_version"]}
     for f in frames:
         stem = f"{_safe(f.video_id)}__{f.frame_index:06d}"
         lines = lines_by_frame.get((f.video_id, f.frame_index), [])
@@ -297,24 +302,24 @@ def _fill(
             "ts": f.ts, "keywords": f.keywords, "lines": out_lines,
         })
 
-    keywords = sorted({v["keywords_version"] for v in fps if v["keywords_version"]})
+    keywords = sorted({v["keywords_version"] for v in fpos if v["keywords_version"]})
     manifest = {
         "format": PACKAGE_FORMAT,
         "day": day,
-        "counts": {"videos": len(fps), "frames": len(rows), "lines": n_lines, "skipped_frames": len(skipped),
+        "counts": {"videos": len(fpos), "frames": len(rows), "lines": n_lines, "skipped_frames": len(skipped),
                    "from_video": sum(r["image_source"] == "frame" for r in rows),
                    "from_evidence": sum(r["image_source"] == "evidence" for r in rows)},
         "model_versions": sorted(models),
         "keywords_versions": keywords,
         "videos": [{"video_id": v["video_id"], "path": v["path"], "result_id": v["result_id"],
-                    "reason": v["reason"], "model_version": v["model_version"]} for v in fps],
+                    "reason": v["reason"], "model_version": v["model_version"]} for v in fpos],
         "skipped": skipped,
     }
     (tmp / "Label.txt").write_text("".join(s + "\n" for s in label_lines), encoding="utf-8")
     (tmp / "frames.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (tmp / "README.txt").write_text(
-        README.format(day=day, frames=len(rows), videos=len(fps), models=", ".join(sorted(models)) or "none",
+        README.format(day=day, frames=len(rows), videos=len(fpos), models=", ".join(sorted(models)) or "none",
                       keywords=", ".join(keywords) or "none"),
         encoding="utf-8",
     )
