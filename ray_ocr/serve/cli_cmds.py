@@ -87,14 +87,14 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Path, bool] | int:
 def _deploy(settings: Any, data_dir: Path, keywords: str | None, detached: bool) -> Any:
     from ray import serve
 
-    from ray_ocr.serve.deployment import APP_NAME, build_serve_app, ensure_pipeline
+    from ray_ocr.serve.deployment import APP_NAME, SERVE_LOGGING, build_serve_app, ensure_pipeline
     from ray_ocr.serve.keyword_store import KeywordStore
 
     ks = KeywordStore(data_dir)
     kv = ks.bootstrap(keywords)
     _log(f"keywords: version {kv.version} ({kv.count} keywords) at {ks.current_path}")
     pipe = ensure_pipeline(data_dir, ks.current_path, settings, detached=detached)
-    serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port})
+    serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port}, logging_config=SERVE_LOGGING)
     serve.run(build_serve_app(settings, data_dir), name=APP_NAME, route_prefix="/", blocking=False)
     return pipe
 

@@ -21,6 +21,9 @@ from ray_ocr.config import Settings, get_settings
 log = logging.getLogger("ray_ocr.serve")
 
 DEPLOYMENT_NAME = "ray-ocr-ingress"
+# A per-request access-log line in the proxy and the replica costs more CPU than a submission
+# itself on a small machine; errors are still logged.
+SERVE_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
 APP_NAME = "ray-ocr"
 
 
@@ -57,6 +60,7 @@ def deployment_options(settings: Settings) -> dict[str, Any]:
         },
         "max_ongoing_requests": s.max_ongoing_requests,
         "ray_actor_options": {"num_cpus": s.replica_num_cpus},
+        "logging_config": SERVE_LOGGING,
     }
 
 
