@@ -57,6 +57,7 @@ class VideoSpec:
     fade_s: tuple[float, float] = (0.5, 1.2)
     pan_speed: tuple[float, float] = (30.0, 120.0)  # px/s
     captions_per_scene: tuple[int, int] = (0, 2)
+    subtitles: bool = True
     watermark: bool = True
     marquee: bool = False
     marquee_speed: float = 100.0  # px/s; at 100 a character stays in a 720p frame ~12.8 s
@@ -74,6 +75,7 @@ class GtItem:
     polygon: list[list[float]]
     velocity: list[float] | None = None
     keyword: str | None = None
+    style: str | None = None  # for banned phrases: "subtitle" (in the subtitle slot) or "banner"
 
     def visible(self, t: float) -> bool:
         return self.start <= t < self.end
@@ -114,7 +116,7 @@ class GroundTruth:
 
     def subtitle_lines(self) -> list[GtItem]:
         """Items shown in the subtitle position (plain subtitles and banned phrases shown as one)."""
-        return [i for i in self.items if i.kind == "subtitle" or (i.kind == "banned" and i.velocity is None)]
+        return [i for i in self.items if i.kind == "subtitle" or (i.kind == "banned" and i.style == "subtitle")]
 
 
 def coverage(gt: GroundTruth, kept_ts: list[float], items: list[GtItem] | None = None) -> tuple[int, int, list[GtItem]]:
@@ -270,7 +272,7 @@ def make_video(path: str | os.PathLike[str], spec: VideoSpec | None = None, seed
     # Scenes: each with its own background; transitions between them.
     scenes: list[_Scene] = []
     plan = _plan_scenes(rng, spec)
-    want_fade = len(plan) >= 3  # guarantee one fade and one pan when there is room for them
+    want_fade = len(plan) >= 2  # guarantee one fade and one pan when there is room for them
     want_pan = len(plan) >= 2
     fade_at = int(rng.integers(1, len(plan))) if want_fade else -1
     pan_at = int(rng.integers(0, len(plan))) if want_pan else -1
@@ -319,7 +321,7 @@ def make_video(path: str | os.PathLike[str], spec: VideoSpec | None = None, seed
                     break
 
     # Subtitles, with banned phrases swapped into some of them or shown as banners.
-    slots = _plan_subtitles(rng, spec)
+    slots = _plan_subtitles(rng, spec) if spec.subtitles else []
     banned_slots: dict[int, str] = {}
     banners: list[tuple[Overlay, tuple[int, int], float, float]] = []
     for phrase in spec.banned:
@@ -336,7 +338,7 @@ def make_video(path: str | os.PathLike[str], spec: VideoSpec | None = None, seed
         s = float(rng.uniform(0.5, max(0.6, spec.duration_s - 4.0)))
         e = min(spec.duration_s, s + float(rng.uniform(2.0, 4.0)))
         banners.append((ov, org, s, e))
-        items.append(GtItem(text, "banned", s, e, _quad(ov, org), keyword=phrase))
+        items.append(GtItem(text, "banned", s, e, _quad(ov, org), keyword=phrase, style="banner"))
 
     subs: list[tuple[Overlay, tuple[int, int], float, float]] = []
     for i, (s, e) in enumerate(slots):
@@ -351,7 +353,7 @@ def make_video(path: str | os.PathLike[str], spec: VideoSpec | None = None, seed
             ov = subtitle_overlay(text, size)
         org = subtitle_origin(ov, W, H, sub_margin)
         subs.append((ov, org, s, e))
-        items.append(GtItem(text, kind, s, e, _quad(ov, org), keyword=kw))
+        items.append(GtItem(text, kind, s, e, _quad(ov, org), keyword=kw, style="subtitle" if kw else None))
 
     # Per-frame noise from a few precomputed fields (drawing fresh noise per frame costs more
     # than encoding it).
