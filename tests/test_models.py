@@ -109,3 +109,24 @@ def test_non_utf8_dictionary_is_rejected(tmp_path):
     p.write_bytes("汉字".encode("gbk"))
     with pytest.raises(ModelError, match="UTF-8"):
         load_dictionary(p)
+
+
+def test_version_changes_with_the_dictionary(tmp_path):
+    v5 = resolve_model_set("ppocr-v5-mobile")
+    d = tmp_path / "reordered"
+    d.mkdir()
+    chars = list(v5.charset[1:-1])
+    chars[0], chars[1] = chars[1], chars[0]
+    (d / "dict.txt").write_text("\n".join(chars) + "\n", encoding="utf-8")
+    (d / "manifest.json").write_text(json.dumps({"base": "ppocr-v5-mobile", "dict": "dict.txt"}))
+    other = resolve_model_set("reordered", tmp_path)
+    assert other.rec_path == v5.rec_path
+    assert other.version.split("@")[1] != v5.version.split("@")[1]
+
+
+def test_manifest_without_files_or_base_is_rejected(tmp_path):
+    d = tmp_path / "empty"
+    d.mkdir()
+    (d / "manifest.json").write_text(json.dumps({"dict": "dict.txt"}))
+    with pytest.raises(ModelError, match='"base"'):
+        resolve_model_set("empty", tmp_path)

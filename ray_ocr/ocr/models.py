@@ -33,7 +33,9 @@ class ModelSet:
 
     @property
     def version(self) -> str:
-        return f"{self.name}@{_fingerprint(self.det_path, self.rec_path)}"
+        # The dictionary is part of the model: the same weights with another class order read
+        # different text, and results must say which they were read with.
+        return f"{self.name}@{_fingerprint(self.det_path, self.rec_path, charset=self.charset)}"
 
 
 def _package_dir(module: str) -> Path | None:
@@ -46,18 +48,20 @@ def _package_dir(module: str) -> Path | None:
 
 
 @lru_cache(maxsize=32)
-def _fingerprint_cached(paths: tuple[str, ...], stamps: tuple[tuple[int, int], ...]) -> str:
+def _fingerprint_cached(paths: tuple[str, ...], stamps: tuple[tuple[int, int], ...], charset: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for p in paths:
         with open(p, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
+    h.update("\n".join(charset).encode("utf-8"))
     return h.hexdigest()[:8]
 
 
-def _fingerprint(*paths: Path) -> str:
+def _fingerprint(*paths: Path, charset: tuple[str, ...] = ()) -> str:
+    # (size, mtime) in the cache key: a file replaced in place is hashed again.
     stamps = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
-    return _fingerprint_cached(tuple(str(p) for p in paths), stamps)
+    return _fingerprint_cached(tuple(str(p) for p in paths), stamps, charset)
 
 
 def _require(path: Path, what: str) -> Path:
@@ -136,8 +140,8 @@ def _from_manifest(directory: Path) -> ModelSet:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(manifest_path, f"unreadable manifest ({exc})") from exc
-    if not isinstance(manifest, dict) or "det" not in manifest or "rec" not in manifest:
-        raise ModelError(manifest_path, 'manifest must be an object with at least "det" and "rec"')
+    if not isinstance(manifest, dict) or not ("base" in manifest or ("det" in manifest and "rec" in manifest)):
+        raise ModelError(manifest_path, 'manifest must be an object with "det" and "rec", or a "base" set to inherit them from')
     base = manifest.get("base")
     fallback = resolve_model_set(base, directory.parent, _seen={directory.name}) if base else None
 
