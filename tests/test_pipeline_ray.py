@@ -268,3 +268,12 @@ def test_cli_run_bad_usage_exits_2(tmp_path, capsys):
     bad.write_bytes(b"\xff\xfe\x00bad")
     args = parser.parse_args(["run", "x.mp4", "--keywords", str(bad), "--out", str(tmp_path)])
     assert args.func(args) == 2
+
+
+def test_workers_that_cannot_load_their_model_fail_videos_with_the_reason(cluster, videos, tmp_path):
+    from ray_ocr.config import OcrSettings
+
+    settings = Settings(ocr=OcrSettings(model_set="no-such-model-set"))
+    res = list(run_videos([videos["clean"]], videos["kw"], tmp_path, settings=settings, progress=False, name="t-nomodel"))
+    assert res[0].verdict is Verdict.ERROR
+    assert "OCR workers cannot start" in res[0].reason and "no-such-model-set" in res[0].reason

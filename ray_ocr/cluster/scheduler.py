@@ -185,11 +185,13 @@ class Scheduler:
 
     # ------------------------------------------------------------------ main loop
     async def _main(self) -> None:
-        try:
-            resumed = await self.buffer.running.remote()
-        except Exception:  # noqa: BLE001 - the buffer restarts by itself; start clean
-            log.exception("could not read running tasks from the buffer")
-            resumed = []
+        while True:
+            try:
+                resumed = await self.buffer.running.remote(self.gen_id)
+                break
+            except Exception:  # noqa: BLE001 - the buffer restarts by itself; resuming must not be skipped
+                log.exception("could not read running tasks from the buffer; retrying")
+                await asyncio.sleep(1.0)
         # Oldest activations first is unknown after a crash; newest first matches the buffer.
         for t in sorted(resumed, key=lambda d: -d["submitted_at"]):
             self.counters["resumed"] += 1
@@ -220,7 +222,7 @@ class Scheduler:
                     pass
                 continue
             try:
-                got = await self.buffer.pop_wait.remote(1.0)
+                got = await self.buffer.pop_wait.remote(1.0, self.gen_id)
             except Exception:  # noqa: BLE001 - buffer restarting; try again shortly
                 await asyncio.sleep(0.5)
                 continue
@@ -248,7 +250,7 @@ class Scheduler:
         target = self.autoscaler.target(
             Backlog(frames_to_detect, crops, waiting), current=len(self.pool.workers), now=time.monotonic()
         )
-        if self.workers_broken and self.pool.count() == 0 and self._start_failures > 3:
+        if self.workers_broken and self.pool.count() == 0 and self._start_failures >= 3:
             want = 0  # stop hammering a model that cannot load; videos fail with the reason
         else:
             want = target.total
@@ -258,7 +260,7 @@ class Scheduler:
         for w in retired:
             ray.kill(w.handle, no_restart=True)
         self._publish_gauges(target)
-        if self.workers_broken and not self.pool.ready():
+        if self.workers_broken and self._start_failures >= 3 and not self.pool.ready():
             for av in [self.active[v] for v in self.order if self.active[v].ready_for_ocr]:
                 self._finalize(av, Verdict.ERROR, f"OCR workers cannot start: {self.workers_broken}")
         self._dispatch()
@@ -294,7 +296,7 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - constructor failure, e.g. a missing model
             self.pool.remove(wid)
             self._start_failures += 1
-            self.workers_broken = _short(exc)
+            self.workers_broken = _start_error(exc)
             log.error("OCR worker %s failed to start: %s", wid, self.workers_broken)
         else:
             self._start_failures = 0
@@ -651,6 +653,15 @@ class Scheduler:
 def _short(exc: BaseException, limit: int = 300) -> str:
     msg = f"{type(exc).__name__}: {exc}".strip()
     return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def _start_error(exc: BaseException) -> str:
+    """The WorkerStartError line out of Ray's 'actor died in its creation task' message."""
+    text = str(exc)
+    for line in text.splitlines():
+        if "WorkerStartError:" in line:
+            return line[line.index("WorkerStartError:") + len("WorkerStartError:"):].strip()[:300]
+    return _short(exc)
 
 
 def _reason_of(exc: RayTaskError) -> str:

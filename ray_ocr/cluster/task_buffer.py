@@ -96,6 +96,10 @@ class TaskBuffer:
         self._arrived = asyncio.Event()
         self._finished = asyncio.Event()
         self.started = time.time()
+        # The scheduler generation allowed to pop. A dead scheduler's pop_wait may still be
+        # pending here after its successor took over; that pop must not take a task nobody
+        # would run (the successor has already read the running list).
+        self._owner: str | None = None
 
     async def submit(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -106,19 +110,27 @@ class TaskBuffer:
             self._finished.set()
         return out
 
-    async def pop_wait(self, timeout_s: float = 1.0) -> dict[str, Any]:
+    async def pop_wait(self, timeout_s: float = 1.0, owner: str | None = None) -> dict[str, Any]:
         """The newest task (marked running), waiting up to timeout_s for one to arrive."""
-        task = self.core.pop()
+        task = self._pop(owner)
         if task is None and timeout_s > 0:
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), timeout_s)
             except TimeoutError:
                 pass
-            task = self.core.pop()
+            task = self._pop(owner)
         return {"task": None if task is None else task.model_dump(mode="json"), "depth": len(self.core.queue)}
 
-    async def running(self) -> list[dict[str, Any]]:
+    def _pop(self, owner: str | None) -> VideoTask | None:
+        if owner is not None and self._owner is not None and owner != self._owner:
+            return None  # a superseded scheduler
+        return self.core.pop()
+
+    async def running(self, owner: str | None = None) -> list[dict[str, Any]]:
+        """Tasks the journal says are running; `owner` (a scheduler generation) takes over popping."""
+        if owner is not None:
+            self._owner = owner
         return [t.model_dump(mode="json") for t in self.core.running()]
 
     async def finish(self, result: dict[str, Any]) -> None:

@@ -65,10 +65,18 @@ class OcrCore:
         return {"texts": out, "n": len(flat), "elapsed_s": time.perf_counter() - t0}
 
 
+class WorkerStartError(RuntimeError):
+    """A worker could not build its sessions (missing model, bad model set). One plain string
+    argument, so it pickles back to the scheduler intact (ModelError does not)."""
+
+
 @ray.remote(max_restarts=0)  # a dead worker is replaced by the pool, which also retries its task
 class OcrWorker:
     def __init__(self, settings_json: str, threads: int = 1, stages: tuple[str, ...] = ("det", "rec")):
-        self.core = OcrCore(OcrSettings.model_validate_json(settings_json), max(1, threads), stages)
+        try:
+            self.core = OcrCore(OcrSettings.model_validate_json(settings_json), max(1, threads), stages)
+        except Exception as exc:  # noqa: BLE001 - re-raised with its message
+            raise WorkerStartError(f"{type(exc).__name__}: {exc}") from None
 
     def ready(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "model_version": self.core.model_version, "node": ray.get_runtime_context().get_node_id()}
