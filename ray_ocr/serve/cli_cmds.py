@@ -133,7 +133,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         pipe = _deploy(settings, data_dir, args.keywords, detached=False)
         dash = getattr(ctx, "dashboard_url", None)
-        _announce(settings, data_dir, generated, f"http://{dash}" if dash and not dash.startswith("http") else dash)
+        _announce(settings, data_dir, generated, (f"http://{dash}" if not dash.startswith("http") else dash) if dash else None)
         while True:
             time.sleep(1.0)
     except KeyboardInterrupt:
