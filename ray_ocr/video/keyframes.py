@@ -6,7 +6,10 @@ moved more than ``motion_threshold`` since the previous sample is masked out. Th
 does most of the work:
 
 * a camera pan, a moving object or a scrolling marquee is masked out, so it never looks like
-  new text, while a subtitle burned over the pan stays static and visible;
+  new text, while a subtitle burned over the pan stays static and visible. When the picture
+  as a whole moved (phase correlation of blurred thumbnails finds a clear shift), what the
+  shifted previous frame explains is background too: an edge lying along the pan direction
+  does not change pixel values, but it is not overlay;
 * a scene cut or a fade makes everything "move" for a moment; once the new picture holds still
   its edges appear in the static map, and one frame is kept.
 
