@@ -277,3 +277,24 @@ def test_workers_that_cannot_load_their_model_fail_videos_with_the_reason(cluste
     res = list(run_videos([videos["clean"]], videos["kw"], tmp_path, settings=settings, progress=False, name="t-nomodel"))
     assert res[0].verdict is Verdict.ERROR
     assert "OCR workers cannot start" in res[0].reason and "no-such-model-set" in res[0].reason
+
+
+def test_reload_keywords_applies_to_the_next_video_and_refuses_a_bad_file(cluster, videos, tmp_path):
+    first = tmp_path / "kw1.txt"
+    first.write_text("不存在的词\n", encoding="utf-8")
+    second = tmp_path / "kw2.txt"
+    second.write_text("公园\tplace\n", encoding="utf-8")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00")
+    pipe = start_pipeline(tmp_path / "out", first, Settings(), name="t-reload")
+    try:
+        t = submit(pipe, [videos["clean"]])
+        assert next(collect(pipe, [t[0].video_id], timeout_s=120)).verdict is Verdict.PASS
+        with pytest.raises(Exception):
+            ray.get(pipe.scheduler.reload_keywords.remote(str(bad)))
+        assert ray.get(pipe.scheduler.reload_keywords.remote(str(second)))["keywords"] == 1
+        t = submit(pipe, [videos["long"]])
+        r = next(collect(pipe, [t[0].video_id], timeout_s=120))
+        assert r.verdict is Verdict.REJECT and r.hits[0].keyword == "公园"
+    finally:
+        pipe.stop()

@@ -75,6 +75,7 @@ class ActiveVideo:
     extract_task: asyncio.Task | None = None
     done: bool = False
     published: asyncio.Event = field(default_factory=asyncio.Event)  # verdict is in the journal
+    moderator: Any = None  # the keyword library this video started with
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Scheduler:
         self.publishing: dict[str, ActiveVideo] = {}  # finished, verdict not yet journaled
         self.extractors: list[Any] = []
         self._ex_rr = 0
-        self._moderator = None
+        self._library = None
         self._store = None
         self._started = False
         self._wake = asyncio.Event()
@@ -141,6 +142,18 @@ class Scheduler:
         await self._ensure()
         return self._stats()
 
+    async def reload_keywords(self, path: str) -> dict[str, Any]:
+        """Use the keyword file at `path` for videos started from now on (a video keeps the
+        library it started with, so one verdict never mixes two libraries). Raises on a bad
+        file and keeps the old library."""
+        await self._ensure()
+        from ray_ocr.moderation.keywords import KeywordLibrary
+
+        lib = await asyncio.to_thread(KeywordLibrary.load, path)
+        self._library = lib
+        self.cfg.keywords_path = str(path)
+        return {"keywords": len(lib), "path": str(path)}
+
     async def busy(self) -> list[dict[str, Any]]:
         """What each busy worker is doing (tests kill a worker mid-task with this)."""
         await self._ensure()
@@ -159,8 +172,8 @@ class Scheduler:
         from ray_ocr.moderation.moderator import Moderator
         from ray_ocr.store.results import ResultStore
 
-        lib = KeywordLibrary.load(self.cfg.keywords_path) if self.cfg.keywords_path else KeywordLibrary.empty()
-        self._moderator = Moderator(lib)
+        self._library = KeywordLibrary.load(self.cfg.keywords_path) if self.cfg.keywords_path else KeywordLibrary.empty()
+        self._moderator_cls = Moderator
         self._store = await asyncio.to_thread(ResultStore, self.cfg.data_dir)
         self.buffer = ray.get_actor(f"{self.cfg.name}:buffer", namespace=self.ns)
         self.extractors = [self._make_extractor(i) for i in range(self.cs.extractors)]
@@ -234,7 +247,7 @@ class Scheduler:
     def _activate(self, task: VideoTask) -> None:
         if task.video_id in self.active:
             return
-        av = ActiveVideo(task=task, work=VideoWork(task.video_id))
+        av = ActiveVideo(task=task, work=VideoWork(task.video_id), moderator=self._moderator_cls(self._library))
         self.active[task.video_id] = av
         self.order.append(task.video_id)
         self.counters["videos"] += 1
@@ -367,7 +380,7 @@ class Scheduler:
                 ]
                 av.lines[idx] = lines
                 av.crop_refs.pop(idx, None)
-                found = self._moderator.check_frame(lines) if lines else []
+                found = av.moderator.check_frame(lines) if lines else []
                 if found:
                     av.hits.append((idx, lines, found))
                 else:
@@ -596,7 +609,7 @@ class Scheduler:
             if verdict in (Verdict.REJECT, Verdict.PASS, Verdict.DUPLICATE, Verdict.ERROR):
                 await asyncio.to_thread(
                     self._store.write_result, result, frames,
-                    submitted_at=av.task.submitted_at, keywords_version=self._moderator.version,
+                    submitted_at=av.task.submitted_at, keywords_version=av.moderator.version,
                 )
         except Exception:  # noqa: BLE001 - the journal still records the verdict
             log.exception("result store write failed for %s", vid)
