@@ -127,13 +127,20 @@ def test_newest_first_and_eviction_under_a_small_cap(cluster, videos, tmp_path):
         pipe.stop()
 
 
+def _kill_named(name: str) -> bool:
+    try:
+        ray.kill(ray.get_actor(name), no_restart=True)
+        return True
+    except ValueError:  # finished and retired (or already replaced) between the two calls
+        return False
+
+
 def _kill_busy(pipe, stage: str, deadline_s: float = 60.0) -> dict:
     """Kill the first worker seen busy with `stage`; returns what it was doing."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         for b in ray.get(pipe.scheduler.busy.remote()):
-            if b["stage"] == stage:
-                ray.kill(ray.get_actor(b["worker"]), no_restart=True)
+            if b["stage"] == stage and _kill_named(b["worker"]):
                 return b
         time.sleep(0.005)
     raise AssertionError(f"never saw a worker busy with {stage}")
@@ -194,10 +201,10 @@ def test_input_that_keeps_killing_workers_fails_only_its_video(cluster, videos, 
         while kills < 2 and time.monotonic() < end:
             for b in ray.get(pipe.scheduler.busy.remote()):
                 if b["video_id"] == victim and b["stage"] == "det" and (frame is None or b["frames"] == frame):
-                    frame = b["frames"]
-                    ray.kill(ray.get_actor(b["worker"]), no_restart=True)
-                    kills += 1
-                    break
+                    if _kill_named(b["worker"]):
+                        frame = b["frames"]
+                        kills += 1
+                        break
             time.sleep(0.002)
         results = {r.video_id: r for r in collect(pipe, [t.video_id for t in tasks], timeout_s=240)}
         assert results[victim].verdict is Verdict.ERROR
