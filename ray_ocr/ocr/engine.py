@@ -10,6 +10,7 @@ import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ray_ocr.config import OcrSettings
@@ -100,5 +101,12 @@ class OcrEngine:
             finally:
                 self._spare.put(sessions)
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr") as pool:
-            return list(pool.map(per_thread, frames))
+        # OpenCV's own thread pool (resize, warps) would oversubscribe the cores that the streams
+        # already fill; it is process-wide, so restore it afterwards.
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr") as pool:
+                return list(pool.map(per_thread, frames))
+        finally:
+            cv2.setNumThreads(cv_threads)
