@@ -278,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline")
     ap.add_argument("--skip", default="", help="comma list of systems to skip: sequential,fixed")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="runs per system, interleaved; the best is reported (default 1 quick, 2 full)")
     args = ap.parse_args(argv)
     n = args.videos or (3 if args.quick else 6)
     dur = args.duration or (20.0 if args.quick else 60.0)
@@ -296,16 +298,26 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(num_cpus=args.cpus, include_dashboard=False, namespace=f"ray-ocr-bench-{uuid.uuid4().hex[:6]}", log_to_driver=False)
     runs: list[RunStats] = []
     try:
-        tag = uuid.uuid4().hex[:6]
-        pipe = start_ours(kw, args.out / f"work-{tag}-ours", settings, "bench-ours", args.cpus)
-        runs.append(measured("ours", args.cpus, lambda t0: run_ours(pipe, paths, t0)))
-        if "sequential" not in args.skip:
-            engine = start_sequential(settings, args.cpus)
-            runs.append(measured("sequential (a)", args.cpus, lambda t0: run_sequential(engine, paths, kw, settings, t0)))
-            del engine
-        if "fixed" not in args.skip:
-            actors = start_fixed_ratio(settings, args.cpus)
-            runs.append(measured("fixed 1:3 (b)", args.cpus, lambda t0: run_fixed_ratio(actors, paths, kw, settings, t0)))
+        repeat = args.repeat or (1 if args.quick else 2)
+        best: dict[str, RunStats] = {}
+
+        def keep(r: RunStats) -> None:
+            # Best of the interleaved repeats: other load on a shared machine only slows a run down.
+            if r.name not in best or r.videos_per_hour > best[r.name].videos_per_hour:
+                best[r.name] = r
+
+        for rep in range(repeat):
+            tag = uuid.uuid4().hex[:6]  # a fresh journal each time, or the re-run would be all duplicates
+            pipe = start_ours(kw, args.out / f"work-{tag}-ours", settings, f"bench-ours-{rep}", args.cpus)
+            keep(measured("ours", args.cpus, lambda t0: run_ours(pipe, paths, t0)))
+            if "sequential" not in args.skip:
+                engine = start_sequential(settings, args.cpus)
+                keep(measured("sequential (a)", args.cpus, lambda t0: run_sequential(engine, paths, kw, settings, t0)))
+                del engine
+            if "fixed" not in args.skip:
+                actors = start_fixed_ratio(settings, args.cpus)
+                keep(measured("fixed 1:3 (b)", args.cpus, lambda t0: run_fixed_ratio(actors, paths, kw, settings, t0)))
+        runs.extend(best.values())
         # The 2-minute video alone on a warm pipeline: must finish faster than it plays.
         pipe = start_ours(kw, args.out / f"work-{tag}-long", settings, "bench-long", args.cpus)
         single = measured("ours, 1 long video", args.cpus, lambda t0: run_ours(pipe, [long_path], t0))
@@ -313,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         ray.shutdown()
 
     ours = runs[0]
-    print(f"\n{n} videos x {dur:.0f} s 720p, {args.cpus} CPUs (shared machine: noisy; compare ratios)")
+    print(f"\n{n} videos x {dur:.0f} s 720p, {args.cpus} CPUs, best of {repeat} interleaved runs "
+          "(shared machine: noisy; compare ratios)")
     print(f"{'system':<18}{'videos/h':>10}{'p50 s':>9}{'p95 s':>9}{'CPU busy':>10}{'OCR frames':>12}{'ours x':>9}")
     for r in runs:
         print(f"{r.name:<18}{r.videos_per_hour:>10.1f}{r.pct(0.5):>9.1f}{r.pct(0.95):>9.1f}{r.busy:>10.0%}{r.ocr_frames:>12d}"

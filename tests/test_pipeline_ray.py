@@ -305,3 +305,30 @@ def test_reload_keywords_applies_to_the_next_video_and_refuses_a_bad_file(cluste
         assert r.verdict is Verdict.REJECT and r.hits[0].keyword == "公园"
     finally:
         pipe.stop()
+
+
+def test_extractor_decodes_only_its_window_ahead_and_stops_on_cancel(cluster, videos):
+    from ray_ocr.cluster.extractor import FrameExtractor
+    from ray_ocr.config import VideoSettings
+
+    ex = FrameExtractor.options(max_concurrency=4).remote(VideoSettings().model_dump_json())
+    gen = ex.keyframes.remote(str(videos["long"]), "vid", None, 2)
+    metas = []
+    for _ in range(4):  # two keyframes: meta + frame each
+        metas.append(ray.get(next(gen)))
+    assert metas[0]["kind"] == "frame" and metas[2]["index"] == 1
+    # Out of credit: the stream (and the decoder) waits.
+    ready, _ = ray.wait([gen], timeout=1.5)
+    assert not ready
+    ray.get(ex.grant.remote("vid", 1))
+    ready, _ = ray.wait([gen], timeout=30)
+    assert ready and ray.get(next(gen))["index"] == 2
+    next(gen)  # its frame
+    ray.get(ex.cancel.remote("vid"))
+    ready, _ = ray.wait([gen], timeout=30)
+    assert ready
+    end = ray.get(next(gen), timeout=30)
+    assert end["kind"] == "end" and end["cancelled"] and end["keyframes"] == 3
+    full = 18 * 10  # frames in long.mp4 (18 subtitles x 1 s x 10 fps)
+    assert end["frames_decoded"] < full / 2
+    ray.kill(ex)

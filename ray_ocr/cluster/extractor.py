@@ -29,7 +29,9 @@ class FrameExtractor:
     def __init__(self, video_settings_json: str):
         self.settings = VideoSettings.model_validate_json(video_settings_json)
         self._cancelled: set[str] = set()
+        self._credit: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
 
     def fingerprint(self, path: str) -> str:
         from ray_ocr.video.fingerprint import file_md5
@@ -38,14 +40,34 @@ class FrameExtractor:
 
     def cancel(self, video_id: str) -> None:
         # Threaded actor: this runs beside a keyframes() stream, which checks the flag per frame.
-        with self._lock:
+        with self._cv:
             self._cancelled.add(video_id)
+            self._cv.notify_all()
 
-    def keyframes(self, path: str, video_id: str, md5: str | None = None) -> Iterator[Any]:
+    def grant(self, video_id: str, n: int = 1) -> None:
+        """Let the video's stream decode n more keyframes (the scheduler calls this as frames
+        get detected)."""
+        with self._cv:
+            if video_id in self._credit:
+                self._credit[video_id] += n
+                self._cv.notify_all()
+
+    def _wait_credit(self, video_id: str) -> bool:
+        """Block the stream (and so the decoder) until it may yield; False when cancelled."""
+        with self._cv:
+            while self._credit.get(video_id, 0) <= 0 and video_id not in self._cancelled:
+                self._cv.wait(1.0)
+            if video_id in self._cancelled:
+                return False
+            self._credit[video_id] -= 1
+            return True
+
+    def keyframes(self, path: str, video_id: str, md5: str | None = None, window: int = 1 << 30) -> Iterator[Any]:
         from ray_ocr.video.keyframes import iter_keyframes
 
         with self._lock:
             self._cancelled.discard(video_id)
+            self._credit[video_id] = max(1, window)
         from ray_ocr.video.decode import VideoError
 
         try:
@@ -55,7 +77,7 @@ class FrameExtractor:
         n = 0
         try:
             for kf in stream:
-                if video_id in self._cancelled:
+                if not self._wait_credit(video_id):
                     break
                 yield {"kind": "frame", "index": n, "ts": kf.ts, "source_index": kf.index}
                 yield kf.image
@@ -65,6 +87,7 @@ class FrameExtractor:
         with self._lock:
             cancelled = video_id in self._cancelled
             self._cancelled.discard(video_id)
+            self._credit.pop(video_id, None)
         yield {
             "kind": "end",
             "keyframes": n,

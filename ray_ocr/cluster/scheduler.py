@@ -193,7 +193,8 @@ class Scheduler:
         return FrameExtractor.options(
             name=f"{self.cfg.name}:extractor:{self.gen_id}:{i}:{uuid.uuid4().hex[:4]}",
             num_cpus=self.cs.extractor_cpus,
-            max_concurrency=4,  # one keyframe stream at a time plus cancel() calls
+            # Streams block while out of credit, so grant()/cancel() need threads of their own.
+            max_concurrency=self.cs.lookahead_videos + 4,
         ).remote(self.settings.video.model_dump_json())
 
     # ------------------------------------------------------------------ main loop
@@ -360,6 +361,8 @@ class Scheduler:
             self.metrics.frames.inc(tags={"stage": "det"})
             self._recent_frames.append(time.monotonic())
             policy.complete_detect(av.work, idx, n)
+            if not av.work.extraction_done and av.extractor is not None:
+                av.extractor.grant.remote(av.task.video_id, 1)  # decode one more keyframe
             if n == 0:  # no text: neither crops nor the frame are needed again
                 av.crop_refs.pop(idx, None)
                 av.frame_refs.pop(idx, None)
@@ -489,7 +492,7 @@ class Scheduler:
             self._finalize_duplicate(av, dup)
             return
         av.ready_for_ocr = True
-        stream = ex.keyframes.options(name=f"keyframes:{vid}").remote(path, vid, av.md5)
+        stream = ex.keyframes.options(name=f"keyframes:{vid}").remote(path, vid, av.md5, self.cs.extract_window)
         meta: dict[str, Any] | None = None
         async for ref in stream:
             if av.done or av.generation != gen:
