@@ -128,6 +128,9 @@ class ClusterSettings(BaseModel):
     # Decoding stays at most this many keyframes ahead of a video's detection, so a keyword hit
     # also saves decoding the rest of the video, not only its OCR.
     extract_window: int = Field(8, ge=1, description="keyframes a video may be decoded ahead of its detection")
+    # A line whose box and pixels are unchanged since an earlier keyframe of the same video keeps
+    # its text instead of being recognised again (watermarks, subtitles spanning keyframes).
+    reuse_text: bool = True
     rec_batch_crops: int = Field(24, ge=1)
     target_drain_s: float = Field(10.0, gt=0, description="pool grows to clear the backlog within this")
     scale_down_delay_s: float = Field(30.0, ge=0)

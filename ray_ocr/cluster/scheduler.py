@@ -36,6 +36,7 @@ from ray_ocr.cluster.autoscale import AutoscaleConfig, Autoscaler, Backlog
 from ray_ocr.cluster.metrics import PipelineMetrics
 from ray_ocr.cluster.policy import Assignment, FrameState, PolicyConfig, Stage, VideoWork
 from ray_ocr.cluster.pool import WorkerPool, WorkerState
+from ray_ocr.cluster.text_reuse import TextReuse
 from ray_ocr.config import Settings
 from ray_ocr.schemas import TextLine, Verdict, VideoHit, VideoResult, VideoTask
 
@@ -76,6 +77,7 @@ class ActiveVideo:
     done: bool = False
     published: asyncio.Event = field(default_factory=asyncio.Event)  # verdict is in the journal
     moderator: Any = None  # the keyword library this video started with
+    reuse: Any = None  # TextReuse: lines already read in this video
 
 
 @dataclass
@@ -125,7 +127,7 @@ class Scheduler:
         self._start_failures = 0
         self.counters: dict[str, float] = {
             "det_tasks": 0, "rec_tasks": 0, "det_frames": 0, "rec_crops": 0, "det_s": 0.0, "rec_s": 0.0,
-            "retries": 0, "videos": 0, "resumed": 0, "cancelled_frames": 0,
+            "retries": 0, "videos": 0, "resumed": 0, "cancelled_frames": 0, "reused_lines": 0,
         }
         self.verdicts: dict[str, int] = {}
         self.activations: list[str] = []  # video ids in the order they were started
@@ -248,7 +250,8 @@ class Scheduler:
     def _activate(self, task: VideoTask) -> None:
         if task.video_id in self.active:
             return
-        av = ActiveVideo(task=task, work=VideoWork(task.video_id), moderator=self._moderator_cls(self._library))
+        av = ActiveVideo(task=task, work=VideoWork(task.video_id), moderator=self._moderator_cls(self._library),
+                         reuse=TextReuse() if self.cs.reuse_text else None)
         self.active[task.video_id] = av
         self.order.append(task.video_id)
         self.counters["videos"] += 1
@@ -298,7 +301,8 @@ class Scheduler:
                 self.counters["det_tasks"] += 1
             else:
                 name = f"recognize:{vid}:{a.frames[0]}-{a.frames[-1]}"
-                ref = handle.recognize.options(name=name).remote(*[av.crop_refs[i] for i in a.frames])
+                select = [av.det[i]["need"] for i in a.frames]
+                ref = handle.recognize.options(name=name).remote(*[av.crop_refs[i] for i in a.frames], select=select)
                 self.counters["rec_tasks"] += 1
             self.inflight[a.worker_id] = Inflight(a, av.generation, time.perf_counter())
             asyncio.get_running_loop().create_task(self._await_task(ref, a.worker_id))
@@ -357,42 +361,61 @@ class Scheduler:
             av.det_s += res["elapsed_s"]
             self.counters["det_frames"] += 1
             self.counters["det_s"] += res["elapsed_s"]
-            self.autoscaler.observe_detect(1, res["elapsed_s"], n)
             self.metrics.frames.inc(tags={"stage": "det"})
             self._recent_frames.append(time.monotonic())
-            policy.complete_detect(av.work, idx, n)
+            # Lines unchanged since an earlier keyframe keep their text; only the rest is read.
+            known: dict[int, tuple[str, float]] = {}
+            if av.reuse is not None:
+                for i, (box, sig) in enumerate(zip(res["boxes"], res.get("sigs", []))):
+                    got = av.reuse.lookup(box, sig)
+                    if got is not None:
+                        known[i] = got
+            res["known"] = known
+            res["need"] = [i for i in range(n) if i not in known]
+            self.counters["reused_lines"] += len(known)
+            self.autoscaler.observe_detect(1, res["elapsed_s"], len(res["need"]))
+            policy.complete_detect(av.work, idx, len(res["need"]))
             if not av.work.extraction_done and av.extractor is not None:
                 av.extractor.grant.remote(av.task.video_id, 1)  # decode one more keyframe
-            if n == 0:  # no text: neither crops nor the frame are needed again
-                av.crop_refs.pop(idx, None)
-                av.frame_refs.pop(idx, None)
-                av.lines[idx] = []
+            if not res["need"]:  # nothing to read: the frame is finished now
+                self._frame_read(av, idx, [])
         else:
             av.rec_s += res["elapsed_s"]
             self.counters["rec_crops"] += res["n"]
             self.counters["rec_s"] += res["elapsed_s"]
             self.autoscaler.observe_recognize(res["n"], res["elapsed_s"])
             self.metrics.frames.inc(len(a.frames), tags={"stage": "rec"})
-            drop = self.settings.ocr.rec.drop_score
             for idx, texts in zip(a.frames, res["texts"]):
-                meta = av.det[idx]
-                lines = [
-                    TextLine(text=t, score=round(sc, 4), box=b)
-                    for b, (t, sc) in zip(meta["boxes"], texts)
-                    if sc >= drop and t.strip()
-                ]
-                av.lines[idx] = lines
-                av.crop_refs.pop(idx, None)
-                found = av.moderator.check_frame(lines) if lines else []
-                if found:
-                    av.hits.append((idx, lines, found))
-                else:
-                    av.frame_refs.pop(idx, None)
+                self._frame_read(av, idx, texts)
             policy.complete_recognize(av.work, a.frames)
-            if av.hits and self.settings.moderation.stop_on_hit:
-                self._finalize(av, Verdict.REJECT)
-                return
+        if av.hits and self.settings.moderation.stop_on_hit:
+            self._finalize(av, Verdict.REJECT)
+            return
         self._maybe_finished(av)
+
+    def _frame_read(self, av: ActiveVideo, idx: int, texts: list[tuple[str, float]]) -> None:
+        """All lines of a frame are known (`texts` for its `need` boxes, the rest reused):
+        build its TextLines, match keywords, free what is no longer needed."""
+        meta = av.det[idx]
+        full = dict(meta["known"])
+        for i, t in zip(meta["need"], texts):
+            full[i] = t
+            if av.reuse is not None:
+                av.reuse.remember(meta["boxes"][i], meta["sigs"][i], t[0], t[1])
+        drop = self.settings.ocr.rec.drop_score
+        lines = [
+            TextLine(text=full[i][0], score=round(full[i][1], 4), box=b)
+            for i, b in enumerate(meta["boxes"])
+            if full[i][1] >= drop and full[i][0].strip()
+        ]
+        meta.pop("sigs", None)
+        av.lines[idx] = lines
+        av.crop_refs.pop(idx, None)
+        found = av.moderator.check_frame(lines) if lines else []
+        if found:
+            av.hits.append((idx, lines, found))
+        else:
+            av.frame_refs.pop(idx, None)
 
     def _on_lost(self, wid: str, exc: BaseException) -> None:
         w = self.pool.remove(wid)

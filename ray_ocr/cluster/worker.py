@@ -41,21 +41,28 @@ class OcrCore:
             raise RuntimeError("this worker has no detector session")
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame must be an HxWx3 uint8 BGR array, got {getattr(frame, 'shape', type(frame))}")
+        from ray_ocr.cluster.text_reuse import crop_signature
+
         t0 = time.perf_counter()
         det = self.detector.detect([frame])[0]
         meta = {
             "boxes": [b.tolist() for b in det.boxes],
             "scores": [float(s) for s in det.scores],
+            # Small grey thumbnails so the scheduler can spot lines it has already read.
+            "sigs": [crop_signature(c) for c in det.crops],
             "n": len(det.boxes),
             "elapsed_s": time.perf_counter() - t0,
         }
         return meta, det.crops
 
-    def recognize(self, crop_lists: list[list[np.ndarray]]) -> dict[str, Any]:
-        """Recognise the crops of several frames in one batched pass; results per frame."""
+    def recognize(self, crop_lists: list[list[np.ndarray]], select: list[list[int]] | None = None) -> dict[str, Any]:
+        """Recognise the crops of several frames in one batched pass; results per frame.
+        `select[i]` picks which crops of frame i to read (the others were reused)."""
         if self.recognizer is None:
             raise RuntimeError("this worker has no recognizer session")
         t0 = time.perf_counter()
+        if select is not None:
+            crop_lists = [[crops[j] for j in sel] for crops, sel in zip(crop_lists, select)]
         flat = [c for crops in crop_lists for c in crops]
         texts = self.recognizer.recognize(flat)
         out, k = [], 0
@@ -87,5 +94,5 @@ class OcrWorker:
         # object store and go straight to whichever worker recognises them.
         return self.core.detect(frame)
 
-    def recognize(self, *crop_lists: list[np.ndarray]) -> dict[str, Any]:
-        return self.core.recognize(list(crop_lists))
+    def recognize(self, *crop_lists: list[np.ndarray], select: list[list[int]] | None = None) -> dict[str, Any]:
+        return self.core.recognize(list(crop_lists), select)
