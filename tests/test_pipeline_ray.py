@@ -332,3 +332,19 @@ def test_extractor_decodes_only_its_window_ahead_and_stops_on_cancel(cluster, vi
     full = 18 * 10  # frames in long.mp4 (18 subtitles x 1 s x 10 fps)
     assert end["frames_decoded"] < full / 2
     ray.kill(ex)
+
+
+def test_near_duplicate_keyframes_are_dropped_before_ocr(cluster, tmp_path):
+    # One still shot with one subtitle for 32 s: keyframing keeps the first frame plus one forced
+    # every max_gap_s; all but the first are near-duplicates that the dedupe actor removes.
+    path = subtitle_video(tmp_path / "still.mp4", ["这一句字幕一直不变"], seconds_each=32, fps=5)
+    kw = tmp_path / "kw.txt"
+    kw.write_text(f"{BANNED_WORD}\n", encoding="utf-8")
+    from ray_ocr.config import DedupeSettings
+
+    on = next(iter(run_videos([path], kw, tmp_path / "on", progress=False, name="t-dedupe-on")))
+    off_settings = Settings(dedupe=DedupeSettings(enabled=False))
+    off = next(iter(run_videos([path], kw, tmp_path / "off", settings=off_settings, progress=False, name="t-dedupe-off")))
+    assert on.verdict == off.verdict == Verdict.PASS
+    assert off.keyframes >= 3
+    assert on.keyframes == 1 and on.ocr_frames == 1

@@ -15,7 +15,7 @@ from typing import Any
 
 import ray
 
-from ray_ocr.config import VideoSettings
+from ray_ocr.config import DedupeSettings, VideoSettings
 
 
 class VideoUnreadable(Exception):
@@ -26,8 +26,17 @@ class VideoUnreadable(Exception):
 
 @ray.remote(max_restarts=0)
 class FrameExtractor:
-    def __init__(self, video_settings_json: str):
+    def __init__(self, video_settings_json: str, dedupe_settings_json: str | None = None, dedupe: Any = None):
         self.settings = VideoSettings.model_validate_json(video_settings_json)
+        # Near-duplicate keyframes of the same video are dropped here, before they reach the
+        # object store: the signature is computed beside the frame, the index lives in the
+        # dedupe actor. Global matches (another video) are kept: their text is still needed.
+        self.dedupe = dedupe
+        self.embedder = None
+        if dedupe is not None and dedupe_settings_json:
+            from ray_ocr.dedupe.embedders import make_embedder
+
+            self.embedder = make_embedder(DedupeSettings.model_validate_json(dedupe_settings_json))
         self._cancelled: set[str] = set()
         self._credit: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -74,9 +83,19 @@ class FrameExtractor:
             stream = iter_keyframes(path, self.settings, md5=md5)
         except VideoError as exc:
             raise VideoUnreadable(str(exc)) from None
-        n = 0
+        n = dropped = global_twins = 0
+        if self.embedder is not None:
+            ray.get(self.dedupe.begin_video.remote(video_id))
         try:
             for kf in stream:
+                if self.embedder is not None:
+                    from ray_ocr.dedupe.deduper import signatures
+
+                    twin, scope = ray.get(self.dedupe.check.remote(video_id, kf.index, signatures(self.embedder, [kf.image])[0]))
+                    if twin is not None and scope == "video":
+                        dropped += 1
+                        continue
+                    global_twins += twin is not None
                 if not self._wait_credit(video_id):
                     break
                 yield {"kind": "frame", "index": n, "ts": kf.ts, "source_index": kf.index}
@@ -84,6 +103,8 @@ class FrameExtractor:
                 n += 1
         except VideoError as exc:
             raise VideoUnreadable(str(exc)) from None
+        if self.embedder is not None:
+            self.dedupe.end_video.remote(video_id)
         with self._lock:
             cancelled = video_id in self._cancelled
             self._cancelled.discard(video_id)
@@ -95,6 +116,8 @@ class FrameExtractor:
             "fps": stream.fps,
             "duration_s": stream.duration_s,
             "frames_decoded": stream.frames_decoded,
+            "near_duplicates": dropped,
+            "global_twins": global_twins,
             # A video cut short (truncated file, over a limit): the frames before are still OCRed,
             # but the video cannot pass on a partial read.
             "error": stream.error_detail or stream.error,

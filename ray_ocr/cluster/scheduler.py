@@ -178,6 +178,7 @@ class Scheduler:
         self._moderator_cls = Moderator
         self._store = await asyncio.to_thread(ResultStore, self.cfg.data_dir)
         self.buffer = ray.get_actor(f"{self.cfg.name}:buffer", namespace=self.ns)
+        self.dedupe = self._make_dedupe() if self.settings.dedupe.enabled else None
         self.extractors = [self._make_extractor(i) for i in range(self.cs.extractors)]
         asyncio.get_running_loop().create_task(self._main())
 
@@ -189,6 +190,17 @@ class Scheduler:
             self.settings.ocr.model_dump_json(), max(1, int(cpus))
         )
 
+    def _make_dedupe(self) -> Any:
+        from ray_ocr.cluster.dedupe_actor import DedupeIndex
+        from ray_ocr.dedupe.embedders import make_embedder
+
+        # The embedder is built here once to learn its dimension (and to fail early on a bad
+        # CLIP configuration); extractors build their own copy.
+        dim = make_embedder(self.settings.dedupe).dim
+        return DedupeIndex.options(name=f"{self.cfg.name}:dedupe", get_if_exists=True, namespace=self.ns).remote(
+            self.settings.dedupe.model_dump_json(), dim
+        )
+
     def _make_extractor(self, i: int) -> Any:
         from ray_ocr.cluster.extractor import FrameExtractor
 
@@ -197,7 +209,7 @@ class Scheduler:
             num_cpus=self.cs.extractor_cpus,
             # Streams block while out of credit, so grant()/cancel() need threads of their own.
             max_concurrency=self.cs.lookahead_videos + 4,
-        ).remote(self.settings.video.model_dump_json())
+        ).remote(self.settings.video.model_dump_json(), self.settings.dedupe.model_dump_json(), self.dedupe)
 
     # ------------------------------------------------------------------ main loop
     async def _main(self) -> None:
