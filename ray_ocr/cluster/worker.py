@@ -31,6 +31,10 @@ class OcrCore:
         from ray_ocr.ocr.models import resolve_model_set
         from ray_ocr.ocr.recognizer import TextRecognizer
 
+        import cv2
+
+        # OpenCV's own thread pool would oversubscribe the CPUs this worker reserved.
+        cv2.setNumThreads(threads)
         ms = resolve_model_set(settings.model_set, settings.models_dir)
         self.model_version = ms.version
         self.detector = TextDetector(ms.det_path, settings.det, threads) if "det" in stages else None

@@ -76,6 +76,9 @@ class KeywordFileError(ValueError):
         self.issues = list(issues)
         super().__init__("\n".join(f"{source}:{i.line}: {i.message}" for i in self.issues))
 
+    def __reduce__(self):  # several constructor arguments: pickle them, so it crosses Ray intact
+        return (type(self), (self.source, self.issues))
+
 
 def _pinyin_forms(keyword: str) -> list[str]:
     """Folded initials and full-pinyin spellings of a keyword (non-Han parts kept as is)."""

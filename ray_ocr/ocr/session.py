@@ -12,7 +12,11 @@ class ModelError(RuntimeError):
 
     def __init__(self, path: Path | str, problem: str):
         self.path = str(path)
+        self.problem = problem
         super().__init__(f"model file {self.path}: {problem}")
+
+    def __reduce__(self):  # two constructor arguments: pickle them, so it crosses Ray intact
+        return (type(self), (self.path, self.problem))
 
 
 def make_session(path: Path | str, intra_op_threads: int = 0) -> ort.InferenceSession:

@@ -55,6 +55,9 @@ class VideoError(Exception):
     def to_dict(self) -> dict[str, str]:
         return {"reason": self.reason, "path": self.path, "message": str(self)}
 
+    def __reduce__(self):  # several constructor arguments: pickle them, so it crosses Ray intact
+        return (type(self), (self.reason, self.path, self.detail))
+
 
 @dataclass(frozen=True)
 class VideoInfo:
