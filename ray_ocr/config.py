@@ -135,6 +135,9 @@ class ClusterSettings(BaseModel):
     target_drain_s: float = Field(10.0, gt=0, description="pool grows to clear the backlog within this")
     scale_down_delay_s: float = Field(30.0, ge=0)
     namespace: str = "ray-ocr"
+    # OCR and decoding run at a lower OS priority than ingestion and the scheduler: a 202 that
+    # waits behind a frame costs a client, a frame that waits 10 ms behind a request costs nothing.
+    worker_nice: int = Field(10, ge=0, le=19)
 
 
 class ServeSettings(BaseModel):

@@ -26,7 +26,11 @@ class VideoUnreadable(Exception):
 
 @ray.remote(max_restarts=0)
 class FrameExtractor:
-    def __init__(self, video_settings_json: str, dedupe_settings_json: str | None = None, dedupe: Any = None):
+    def __init__(self, video_settings_json: str, dedupe_settings_json: str | None = None, dedupe: Any = None, nice: int = 0):
+        if nice:
+            import os
+
+            os.nice(nice)
         self.settings = VideoSettings.model_validate_json(video_settings_json)
         # Near-duplicate keyframes of the same video are dropped here, before they reach the
         # object store: the signature is computed beside the frame, the index lives in the

@@ -187,7 +187,7 @@ class Scheduler:
 
         cpus = self.cs.cpus_per_worker
         return OcrWorker.options(name=wid, num_cpus=cpus, max_concurrency=1).remote(
-            self.settings.ocr.model_dump_json(), max(1, int(cpus))
+            self.settings.ocr.model_dump_json(), max(1, int(cpus)), nice=self.cs.worker_nice
         )
 
     def _make_dedupe(self) -> Any:
@@ -209,7 +209,7 @@ class Scheduler:
             num_cpus=self.cs.extractor_cpus,
             # Streams block while out of credit, so grant()/cancel() need threads of their own.
             max_concurrency=self.cs.lookahead_videos + 4,
-        ).remote(self.settings.video.model_dump_json(), self.settings.dedupe.model_dump_json(), self.dedupe)
+        ).remote(self.settings.video.model_dump_json(), self.settings.dedupe.model_dump_json(), self.dedupe, self.cs.worker_nice)
 
     # ------------------------------------------------------------------ main loop
     async def _main(self) -> None:

@@ -83,7 +83,9 @@ class WorkerStartError(RuntimeError):
 
 @ray.remote(max_restarts=0)  # a dead worker is replaced by the pool, which also retries its task
 class OcrWorker:
-    def __init__(self, settings_json: str, threads: int = 1, stages: tuple[str, ...] = ("det", "rec")):
+    def __init__(self, settings_json: str, threads: int = 1, stages: tuple[str, ...] = ("det", "rec"), nice: int = 0):
+        if nice:
+            os.nice(nice)
         try:
             self.core = OcrCore(OcrSettings.model_validate_json(settings_json), max(1, threads), stages)
         except Exception as exc:  # noqa: BLE001 - re-raised with its message
