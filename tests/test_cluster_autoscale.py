@@ -33,12 +33,53 @@ def test_cluster_yaml_is_a_complete_autoscaler_config():
     assert any("autoscaling-config" in c for c in cfg["head_start_ray_commands"])
 
 
+def fake_autoscaling_cluster(head_resources: dict, worker_node_types: dict, **config):
+    """ray.cluster_utils.AutoscalingCluster with its base config spelled out.
+
+    AutoscalingCluster reads its base config from ray/autoscaler/_private/fake_multi_node/
+    example.yaml, which the Ray 2.60 wheel does not ship (FileNotFoundError on a clean install),
+    so the fake-multinode provider's config is built here instead.
+    """
+    from ray.cluster_utils import AutoscalingCluster
+
+    class _Cluster(AutoscalingCluster):
+        def _generate_config(self, head_resources, worker_node_types, autoscaler_v2=False, **kw):
+            types = dict(worker_node_types)
+            types["ray.head.default"] = {"resources": head_resources, "node_config": {}, "max_workers": 0}
+            cfg = {
+                "cluster_name": "ray-ocr-fake",
+                "max_workers": sum(t.get("max_workers", 0) for t in worker_node_types.values()),
+                "provider": {
+                    "type": "fake_multinode",
+                    "use_node_id_as_ip": True,
+                    "disable_node_updaters": True,
+                    "disable_launch_config_check": True,
+                },
+                "available_node_types": types,
+                "head_node_type": "ray.head.default",
+                "auth": {},
+                "docker": {},
+                "upscaling_speed": 1.0,
+                "idle_timeout_minutes": 1,
+                "file_mounts": {},
+                "cluster_synced_files": [],
+                "file_mounts_sync_continuously": False,
+                "rsync_exclude": [],
+                "rsync_filter": [],
+                **{k: [] for k in ("initialization_commands", "setup_commands", "head_setup_commands",
+                                   "worker_setup_commands", "head_start_ray_commands", "worker_start_ray_commands")},
+            }
+            cfg.update(kw)
+            return cfg
+
+    return _Cluster(head_resources, worker_node_types, **config)
+
+
 @pytest.mark.serial
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_pool_growing_past_one_node_becomes_demand_and_scales_up(tmp_path):
     import ray
-    from ray.cluster_utils import AutoscalingCluster
 
     from ray_ocr.cluster.run import collect, start_pipeline, submit
     from ray_ocr.training.synth_video import make_sample_set
@@ -48,7 +89,7 @@ def test_pool_growing_past_one_node_becomes_demand_and_scales_up(tmp_path):
     kw.write_text("赌博网站\tgambling\n", encoding="utf-8")
     # AutoscalingCluster shells out to `ray`; use this venv's.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    cluster = AutoscalingCluster(
+    cluster = fake_autoscaling_cluster(
         head_resources={"CPU": 1},
         worker_node_types={
             "ocr_cpu": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 2},
