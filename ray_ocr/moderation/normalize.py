@@ -157,9 +157,9 @@ def fold_key(text: str) -> str:
     return text.translate(KEY_TABLE)
 
 
-def fold_key_with_map(text: str) -> tuple[str, list[int]]:
-    """:func:`fold_key` plus the original index of every key unit (slow; texts that hit only)."""
-    table = KEY_TABLE
+def _translate_with_map(text: str, table) -> tuple[str, list[int]]:
+    """``text.translate(table)`` plus, for each output character, the index of the original
+    character it came from (a Python loop: only run on texts that hit)."""
     parts: list[str] = []
     index: list[int] = []
     for i, c in enumerate(text):
@@ -168,6 +168,11 @@ def fold_key_with_map(text: str) -> tuple[str, list[int]]:
             parts.append(f)
             index.extend([i] * len(f))
     return "".join(parts), index
+
+
+def fold_key_with_map(text: str) -> tuple[str, list[int]]:
+    """:func:`fold_key` plus the original index of every key unit (slow; texts that hit only)."""
+    return _translate_with_map(text, KEY_TABLE)
 
 
 def fold(text: str) -> str:
@@ -178,15 +183,7 @@ def fold(text: str) -> str:
 def fold_with_map(text: str) -> tuple[str, list[int]]:
     """Folded text plus, for each folded character, the index of the original character it
     came from. Same result as :func:`fold`; slower, so only run on texts that hit."""
-    table = FOLD_TABLE
-    parts: list[str] = []
-    index: list[int] = []
-    for i, c in enumerate(text):
-        f = table[ord(c)]
-        if f:
-            parts.append(f)
-            index.extend([i] * len(f))
-    return "".join(parts), index
+    return _translate_with_map(text, FOLD_TABLE)
 
 
 _EDGE = {}
