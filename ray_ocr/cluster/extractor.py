@@ -16,6 +16,7 @@ from typing import Any
 import ray
 
 from ray_ocr.config import DedupeSettings, VideoSettings
+from ray_ocr.dedupe.deduper import signatures
 
 
 class VideoUnreadable(Exception):
@@ -93,8 +94,6 @@ class FrameExtractor:
         try:
             for kf in stream:
                 if self.embedder is not None:
-                    from ray_ocr.dedupe.deduper import signatures
-
                     twin, scope = ray.get(self.dedupe.check.remote(video_id, kf.index, signatures(self.embedder, [kf.image])[0]))
                     if twin is not None and scope == "video":
                         dropped += 1
