@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +169,15 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     cluster: ClusterSettings = ClusterSettings()
     serve: ServeSettings = ServeSettings()
+
+    @model_validator(mode="after")
+    def _api_token_from_contract_variable(self) -> "Settings":
+        # DESIGN.md's contract names RAY_OCR_API_TOKEN (not the nested RAY_OCR_SERVE__API_TOKEN,
+        # which also works and wins when both are set).
+        token = os.environ.get("RAY_OCR_API_TOKEN")
+        if token and not self.serve.api_token:
+            self.serve = self.serve.model_copy(update={"api_token": token})
+        return self
 
 
 @lru_cache(maxsize=1)
