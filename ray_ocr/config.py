@@ -131,6 +131,9 @@ class ClusterSettings(BaseModel):
     # A line whose box and pixels are unchanged since an earlier keyframe of the same video keeps
     # its text instead of being recognised again (watermarks, subtitles spanning keyframes).
     reuse_text: bool = True
+    # Detect only the part of a keyframe that changed since the video's latest detected
+    # keyframe, keeping that frame's boxes elsewhere (ray_ocr/ocr/incremental.py).
+    incremental_detect: bool = True
     rec_batch_crops: int = Field(24, ge=1)
     target_drain_s: float = Field(10.0, gt=0, description="pool grows to clear the backlog within this")
     scale_down_delay_s: float = Field(30.0, ge=0)

@@ -78,6 +78,9 @@ class ActiveVideo:
     published: asyncio.Event = field(default_factory=asyncio.Event)  # verdict is in the journal
     moderator: Any = None  # the keyword library this video started with
     reuse: Any = None  # TextReuse: lines already read in this video
+    # The latest detected keyframe (index, frame ref, boxes, scores): the next detection of this
+    # video looks only at what changed since it.
+    last_det: tuple[int, Any, list, list] | None = None
 
 
 @dataclass
@@ -128,6 +131,7 @@ class Scheduler:
         self.counters: dict[str, float] = {
             "det_tasks": 0, "rec_tasks": 0, "det_frames": 0, "rec_crops": 0, "det_s": 0.0, "rec_s": 0.0,
             "retries": 0, "videos": 0, "resumed": 0, "cancelled_frames": 0, "reused_lines": 0,
+            "det_full": 0, "det_partial": 0, "det_none": 0,
         }
         self.verdicts: dict[str, int] = {}
         self.activations: list[str] = []  # video ids in the order they were started
@@ -307,7 +311,9 @@ class Scheduler:
             vid = a.video_id
             if a.stage is Stage.DETECT:
                 idx = a.frames[0]  # det_batch_frames is 1: early stop stays frame-fine
-                meta_ref, crops_ref = handle.detect.options(name=f"detect:{vid}:{idx}").remote(av.frame_refs[idx])
+                prev = av.last_det if self.cs.incremental_detect and av.last_det and av.last_det[0] < idx else None
+                args = (av.frame_refs[idx], *prev[1:]) if prev else (av.frame_refs[idx],)
+                meta_ref, crops_ref = handle.detect.options(name=f"detect:{vid}:{idx}").remote(*args)
                 av.crop_refs[idx] = crops_ref
                 ref = meta_ref
                 self.counters["det_tasks"] += 1
@@ -369,6 +375,9 @@ class Scheduler:
             idx = a.frames[0]
             n = int(res["n"])
             av.det[idx] = res
+            if (av.last_det is None or av.last_det[0] < idx) and idx in av.frame_refs:
+                av.last_det = (idx, av.frame_refs[idx], res["boxes"], res["scores"])
+            self.counters[f"det_{res.get('region', 'full')}"] += 1
             av.ocr_frames += 1
             av.det_s += res["elapsed_s"]
             self.counters["det_frames"] += 1
@@ -509,6 +518,7 @@ class Scheduler:
         av.generation += 1  # in-flight results of the old stream are ignored by generation
         av.work = VideoWork(av.task.video_id)
         av.frame_refs.clear()
+        av.last_det = None
         av.crop_refs.clear()
         av.det.clear()
         av.lines.clear()
@@ -660,6 +670,7 @@ class Scheduler:
         self.verdicts[verdict.value] = self.verdicts.get(verdict.value, 0) + 1
         self.metrics.verdicts.inc(tags={"verdict": verdict.value})
         av.frame_refs.clear()
+        av.last_det = None
         av.crop_refs.clear()
 
     # ------------------------------------------------------------------ observability

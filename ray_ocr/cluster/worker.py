@@ -40,16 +40,27 @@ class OcrCore:
         self.detector = TextDetector(ms.det_path, settings.det, threads) if "det" in stages else None
         self.recognizer = TextRecognizer(ms.rec_path, ms.charset, settings.rec, threads) if "rec" in stages else None
 
-    def detect(self, frame: np.ndarray) -> tuple[dict[str, Any], list[np.ndarray]]:
+    def detect(
+        self, frame: np.ndarray, prev_frame: np.ndarray | None = None, prev_boxes: list | None = None, prev_scores: list | None = None
+    ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Boxes and crops of ``frame``. Given an earlier keyframe of the same video and its
+        boxes, only the region that changed is detected (ray_ocr.ocr.incremental)."""
         if self.detector is None:
             raise RuntimeError("this worker has no detector session")
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame must be an HxWx3 uint8 BGR array, got {getattr(frame, 'shape', type(frame))}")
         from ray_ocr.cluster.text_reuse import crop_signature
 
+        from ray_ocr.ocr.incremental import detect_incremental
+
         t0 = time.perf_counter()
-        det = self.detector.detect([frame])[0]
+        if prev_frame is not None and prev_boxes is not None:
+            boxes = [np.asarray(b, dtype=np.float32) for b in prev_boxes]
+            det, region = detect_incremental(self.detector, frame, prev_frame, boxes, prev_scores)
+        else:
+            det, region = self.detector.detect([frame])[0], None
         meta = {
+            "region": "full" if region is None else ("none" if region == "none" else "partial"),
             "boxes": [b.tolist() for b in det.boxes],
             "scores": [float(s) for s in det.scores],
             # Small grey thumbnails so the scheduler can spot lines it has already read.
@@ -95,10 +106,10 @@ class OcrWorker:
         return {"pid": os.getpid(), "model_version": self.core.model_version, "node": ray.get_runtime_context().get_node_id()}
 
     @ray.method(num_returns=2)
-    def detect(self, frame: np.ndarray) -> tuple[dict[str, Any], list[np.ndarray]]:
+    def detect(self, frame: np.ndarray, prev_frame: Any = None, prev_boxes: list | None = None, prev_scores: list | None = None) -> tuple[dict[str, Any], list[np.ndarray]]:
         # Two return objects: the scheduler reads only the small metadata; the crops stay in the
         # object store and go straight to whichever worker recognises them.
-        return self.core.detect(frame)
+        return self.core.detect(frame, prev_frame, prev_boxes, prev_scores)
 
     def recognize(self, *crop_lists: list[np.ndarray], select: list[list[int]] | None = None) -> dict[str, Any]:
         return self.core.recognize(list(crop_lists), select)
