@@ -10,10 +10,11 @@ import argparse
 import json
 import secrets
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from ray_ocr.cli import log as _log
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -41,10 +42,6 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--address", default="auto", help="Ray cluster address (default: auto)")
     p.set_defaults(func=cmd_serve)
     return p
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Path, bool] | int:

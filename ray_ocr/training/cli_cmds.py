@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+from ray_ocr.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from ray_ocr.cli import emit as _emit
+from ray_ocr.cli import log as _log
 
 
 def _positive(value: str) -> int:

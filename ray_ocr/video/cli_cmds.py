@@ -6,14 +6,10 @@ JSON lines on stdout, messages on stderr; exit 0 ok, 1 failure (a bad video), 2 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-
-def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+from ray_ocr.cli import emit as _emit
 
 
 def add_keyframes_parser(subparsers) -> argparse.ArgumentParser:
