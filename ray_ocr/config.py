@@ -141,6 +141,12 @@ class ClusterSettings(BaseModel):
     # OCR and decoding run at a lower OS priority than ingestion and the scheduler: a 202 that
     # waits behind a frame costs a client, a frame that waits 10 ms behind a request costs nothing.
     worker_nice: int = Field(10, ge=0, le=19)
+    # And SCHED_IDLE on Linux: preempted at once by any normal thread, still all idle CPU
+    # (ray_ocr/cluster/priority.py says why nice alone is not enough).
+    worker_sched_idle: bool = True
+    # The scheduler's bookkeeping sits between the two: a burst of verdicts yields to HTTP
+    # submissions, but still feeds the workers ahead of their own OCR.
+    scheduler_nice: int = Field(5, ge=0, le=19)
 
 
 class ServeSettings(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 
 import ray
 
+from ray_ocr.cluster.priority import lower_priority
 from ray_ocr.config import DedupeSettings, VideoSettings
 from ray_ocr.dedupe.deduper import signatures
 
@@ -27,11 +28,9 @@ class VideoUnreadable(Exception):
 
 @ray.remote(max_restarts=0)
 class FrameExtractor:
-    def __init__(self, video_settings_json: str, dedupe_settings_json: str | None = None, dedupe: Any = None, nice: int = 0):
-        if nice:
-            import os
-
-            os.nice(nice)
+    def __init__(self, video_settings_json: str, dedupe_settings_json: str | None = None, dedupe: Any = None, nice: int = 0, idle: bool = False):
+        # Tasks of this threaded actor run on pool threads, not this one: keyframes() lowers its own.
+        self.priority = (nice, idle)
         self.settings = VideoSettings.model_validate_json(video_settings_json)
         # Near-duplicate keyframes of the same video are dropped here, before they reach the
         # object store: the signature is computed beside the frame, the index lives in the
@@ -79,6 +78,7 @@ class FrameExtractor:
     def keyframes(self, path: str, video_id: str, md5: str | None = None, window: int = 1 << 30) -> Iterator[Any]:
         from ray_ocr.video.keyframes import iter_keyframes
 
+        lower_priority(*self.priority)
         with self._lock:
             self._cancelled.discard(video_id)
             self._credit[video_id] = max(1, window)

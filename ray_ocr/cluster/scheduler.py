@@ -23,6 +23,7 @@ import logging
 import time
 import traceback
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from ray_ocr.cluster.autoscale import AutoscaleConfig, Autoscaler, Backlog
 from ray_ocr.cluster.metrics import PipelineMetrics
 from ray_ocr.cluster.policy import Assignment, FrameState, PolicyConfig, Stage, VideoWork
 from ray_ocr.cluster.pool import WorkerPool, WorkerState
+from ray_ocr.cluster.priority import lower_priority
 from ray_ocr.cluster.text_reuse import TextReuse
 from ray_ocr.config import Settings
 from ray_ocr.schemas import TextLine, Verdict, VideoHit, VideoResult, VideoTask
@@ -180,6 +182,13 @@ class Scheduler:
 
         self._library = KeywordLibrary.load(self.cfg.keywords_path) if self.cfg.keywords_path else KeywordLibrary.empty()
         self._moderator_cls = Moderator
+        # This (the event loop's) thread: below the ingress, above OCR; see ClusterSettings.
+        lower_priority(self.cs.scheduler_nice)
+        # The scheduler's file work (Parquet parts, evidence JPEGs) runs on these threads at the
+        # workers' nice (not SCHED_IDLE: it must still beat OCR), so a burst of verdicts being
+        # written does not delay the HTTP ingress; the event loop itself keeps normal priority.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="scheduler-io", initializer=lower_priority, initargs=(self.cs.worker_nice,)))
         self._store = await asyncio.to_thread(ResultStore, self.cfg.data_dir)
         self.buffer = ray.get_actor(f"{self.cfg.name}:buffer", namespace=self.ns)
         self.dedupe = self._make_dedupe() if self.settings.dedupe.enabled else None
@@ -191,7 +200,7 @@ class Scheduler:
 
         cpus = self.cs.cpus_per_worker
         return OcrWorker.options(name=wid, num_cpus=cpus, max_concurrency=1).remote(
-            self.settings.ocr.model_dump_json(), max(1, int(cpus)), nice=self.cs.worker_nice
+            self.settings.ocr.model_dump_json(), max(1, int(cpus)), nice=self.cs.worker_nice, idle=self.cs.worker_sched_idle
         )
 
     def _make_dedupe(self) -> Any:
@@ -213,7 +222,7 @@ class Scheduler:
             num_cpus=self.cs.extractor_cpus,
             # Streams block while out of credit, so grant()/cancel() need threads of their own.
             max_concurrency=self.cs.lookahead_videos + 4,
-        ).remote(self.settings.video.model_dump_json(), self.settings.dedupe.model_dump_json(), self.dedupe, self.cs.worker_nice)
+        ).remote(self.settings.video.model_dump_json(), self.settings.dedupe.model_dump_json(), self.dedupe, self.cs.worker_nice, self.cs.worker_sched_idle)
 
     # ------------------------------------------------------------------ main loop
     async def _main(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from ray_ocr.cluster.priority import describe_priority, lower_priority
 from ray_ocr.config import OcrSettings
 
 
@@ -94,16 +95,16 @@ class WorkerStartError(RuntimeError):
 
 @ray.remote(max_restarts=0)  # a dead worker is replaced by the pool, which also retries its task
 class OcrWorker:
-    def __init__(self, settings_json: str, threads: int = 1, stages: tuple[str, ...] = ("det", "rec"), nice: int = 0):
-        if nice:
-            os.nice(nice)
+    def __init__(self, settings_json: str, threads: int = 1, stages: tuple[str, ...] = ("det", "rec"), nice: int = 0, idle: bool = False):
+        lower_priority(nice, idle)
         try:
             self.core = OcrCore(OcrSettings.model_validate_json(settings_json), max(1, threads), stages)
         except Exception as exc:  # noqa: BLE001 - re-raised with its message
             raise WorkerStartError(f"{type(exc).__name__}: {exc}") from None
 
     def ready(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "model_version": self.core.model_version, "node": ray.get_runtime_context().get_node_id()}
+        return {"pid": os.getpid(), "model_version": self.core.model_version, "node": ray.get_runtime_context().get_node_id(),
+                "priority": describe_priority()}
 
     @ray.method(num_returns=2)
     def detect(self, frame: np.ndarray, prev_frame: Any = None, prev_boxes: list | None = None, prev_scores: list | None = None) -> tuple[dict[str, Any], list[np.ndarray]]:
