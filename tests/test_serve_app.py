@@ -342,3 +342,18 @@ def test_cli_parsers_register_without_importing_ray():
     assert p.parse_args(["serve", "--address", "auto"]).func.__name__ == "cmd_serve"
     code = "import sys, ray_ocr.serve.cli_cmds; sys.exit(1 if 'ray' in sys.modules or 'fastapi' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_server_timing_header_says_where_the_time_went(env):
+    from ray_ocr.serve import timing
+
+    r = call(env["app"], "POST", "/v1/videos", json={"uri": str(env["root"] / "a.mp4")}, headers=AUTH)
+    assert r.status_code == 202
+    spans = timing.parse(r.headers["server-timing"])
+    assert set(spans) >= {"app", "pipeline", "path"}
+    assert all(v >= 0 for v in spans.values())
+    assert spans["app"] >= spans["pipeline"]  # the TaskBuffer call is part of the request
+    # Errors carry it too (an operator looks at slow 4xx as well).
+    bad = call(env["app"], "POST", "/v1/videos", content=b"{", headers={**AUTH, "content-type": "application/json"})
+    assert bad.status_code == 400 and "app" in timing.parse(bad.headers["server-timing"])
+    assert timing.parse("a;dur=1.5, b;desc=\"x\";dur=2") == {"a": 1.5, "b": 2.0}

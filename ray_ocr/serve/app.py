@@ -28,6 +28,7 @@ from ray_ocr.serve.models import (
     SubmitResponse,
     VideoStatus,
 )
+from ray_ocr.serve.timing import ServerTiming
 
 API_DESCRIPTION = """Reads the text burned into videos and flags banned keywords before human review.
 
@@ -90,9 +91,11 @@ def build_app(backend: Backend) -> FastAPI:
         return cfg.max_json_bytes
 
     app.add_middleware(BodyLimit, limit_for=body_limit)
+    app.add_middleware(ServerTiming)
     app.add_middleware(ErrorShield)  # added last = outermost
 
-    def require_token(request: Request) -> None:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a hop per request.
+    async def require_token(request: Request) -> None:
         auth = request.headers.get("authorization")
         if not auth:
             raise ApiError(401, "missing_token", "this endpoint needs 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})

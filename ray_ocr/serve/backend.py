@@ -34,6 +34,7 @@ from ray_ocr.serve.models import (
     VideoStatus,
 )
 from ray_ocr.serve.pipeline_client import PipelineClient, PipelineUnavailable
+from ray_ocr.serve.timing import span
 
 log = logging.getLogger("ray_ocr.serve")
 
@@ -69,17 +70,20 @@ class Backend:
     # ------------------------------------------------------------------ submit
     async def submit_json(self, req: SubmitRequest) -> tuple[int, SubmitResponse]:
         vid = req.video_id or new_video_id()
-        await self._check_new_id(vid, None)
         md5 = None
         if ingest.is_url(req.uri):
             if not self.cfg.allow_url_fetch:
                 raise ApiError(403, "url_fetch_disabled", "this server does not download URLs; upload the file instead")
+            # Before a download, not after. A path needs no such look-up: the TaskBuffer
+            # refuses a known id itself, and one hop fewer is what keeps a submission cheap.
+            await self._check_new_id(vid, None)
             sp = await ingest.fetch_url(req.uri, self.uploads, self.cfg.max_upload_bytes, self.cfg.fetch_timeout_s, uuid.uuid4().hex)
             uri, md5 = str(sp.path), sp.md5
         elif "://" in req.uri and not req.uri.startswith("file://"):
             raise ApiError(422, "invalid_uri", "uri must be a path, a file:// URI or an http(s) URL")
         else:
-            uri = str(await asyncio.to_thread(ingest.resolve_allowed_path, req.uri, self.cfg.allowed_roots))
+            with span("path"):
+                uri = str(await asyncio.to_thread(ingest.resolve_allowed_path, req.uri, self.cfg.allowed_roots))
         return await self._enqueue(vid, uri, req.submitted_at, req.metadata, md5, owned_file=md5 is not None)
 
     async def submit_upload(self, stream: Any, content_type: str) -> tuple[int, SubmitResponse]:
@@ -104,7 +108,8 @@ class Backend:
             raise
 
     async def _check_new_id(self, vid: str, uri: str | None) -> None:
-        known = await asyncio.to_thread(self.journal.get, vid)
+        with span("journal"):
+            known = await asyncio.to_thread(self.journal.get, vid)
         if known is not None and (uri is None or known.uri != uri):
             raise ApiError(409, "video_id_exists", f"video_id {vid!r} was already submitted (state {api_state(known.state)})")
 
@@ -115,10 +120,11 @@ class Backend:
             if orig is not None:
                 return 200, await asyncio.to_thread(self._record_duplicate, task, md5, orig)
         try:
-            out = await self.pipeline.submit(task)
+            with span("pipeline"):
+                out = await self.pipeline.submit(task)
         except PipelineUnavailable as exc:
             raise ApiError(503, "pipeline_unavailable", str(exc)) from None
-        if out.get("known") and out.get("state") != TaskState.QUEUED.value:
+        if out.get("known"):
             raise ApiError(409, "video_id_exists", f"video_id {vid!r} was already submitted (state {out['state']})")
         self.counters["submitted"] += 1
         return 202, SubmitResponse(video_id=vid, state=api_state(TaskState(out["state"])))
