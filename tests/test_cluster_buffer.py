@@ -101,3 +101,73 @@ def test_finish_records_verdicts_and_duplicates_find_the_original(tmp_path):
     assert core.by_md5("m1", exclude="a") is None
     core.finish(VideoResult(video_id="b", path="/videos/b.mp4", md5="m1", verdict=Verdict.DUPLICATE, duplicate_of="a"))
     assert core.journal.get("b").state is TaskState.DUPLICATE and core.result("b").duplicate_of == "a"
+
+
+# ---------------------------------------------------------------- group commit (TaskBuffer.submit)
+
+
+def test_group_commit_gives_calls_that_arrive_together_one_commit():
+    import asyncio
+
+    from ray_ocr.cluster.task_buffer import GroupCommit
+
+    commits: list[list[list[str]]] = []
+
+    def commit(calls):
+        commits.append([[t.video_id for t in c] for c in calls])
+        return [[{"video_id": t.video_id} for t in c] for c in calls]
+
+    async def go():
+        gc = GroupCommit(commit)
+        together = await asyncio.gather(*(gc.submit([task(f"v{i}", float(i))]) for i in range(10)))
+        alone = await gc.submit([task("late", 99.0)])
+        return gc, together, alone
+
+    gc, together, alone = asyncio.run(go())
+    assert commits == [[[f"v{i}"] for i in range(10)], [["late"]]]
+    assert [o[0]["video_id"] for o in together] == [f"v{i}" for i in range(10)]  # each call gets its own answer
+    assert alone == [{"video_id": "late"}]
+    assert (gc.commits, gc.calls) == (2, 11)
+
+
+def test_group_commit_failure_reaches_every_call_of_the_batch_and_not_the_next():
+    import asyncio
+
+    from ray_ocr.cluster.task_buffer import GroupCommit
+
+    state = {"fail": True}
+
+    def commit(calls):
+        if state["fail"]:
+            state["fail"] = False
+            raise OSError("disk full")
+        return [[{"ok": True}] for _ in calls]
+
+    async def go():
+        gc = GroupCommit(commit)
+        first = await asyncio.gather(*(gc.submit([task(f"v{i}", 1.0)]) for i in range(3)), return_exceptions=True)
+        return first, await gc.submit([task("w", 2.0)])
+
+    first, second = asyncio.run(go())
+    assert all(isinstance(e, OSError) for e in first)
+    assert second == [{"ok": True}]
+
+
+def test_journal_batch_is_one_transaction_all_or_nothing(tmp_path):
+    from ray_ocr.store.journal import TaskJournal
+
+    j = TaskJournal(tmp_path / "j.sqlite")
+    with j.batch():
+        assert j.enqueue(task("a", 1.0))
+        assert j.enqueue(task("b", 2.0))
+        j.set_state("a", TaskState.RUNNING)
+        # Another connection (another process, e.g. the HTTP replica) sees nothing yet.
+        assert TaskJournal(j.path).get("a") is None
+    assert j.get("a").state is TaskState.RUNNING and j.get("b").state is TaskState.QUEUED
+
+    with pytest.raises(RuntimeError):
+        with j.batch():
+            j.enqueue(task("c", 3.0))
+            raise RuntimeError("boom")
+    assert j.get("c") is None
+    assert j.enqueue(task("c", 3.0))  # and the journal still takes writes afterwards

@@ -286,3 +286,17 @@ def test_stale_temp_cleanup_spares_live_writers(tmp_path: Path) -> None:
 
     out = atomic_write_bytes(tmp_path / "x" / "e.jpg", b"data")
     assert out.read_bytes() == b"data" and [p.name for p in out.parent.iterdir()] == ["e.jpg"]
+
+
+def test_journal_without_autocheckpoint_keeps_the_wal_until_checkpoint(tmp_path):
+    from ray_ocr.schemas import VideoTask
+    from ray_ocr.store.journal import TaskJournal
+
+    j = TaskJournal(tmp_path / "j.sqlite", autocheckpoint=False)
+    for i in range(1500):  # past SQLite's 1000-page default, which would have checkpointed
+        j.enqueue(VideoTask(video_id=f"v{i}", uri="/v.mp4", submitted_at=float(i), metadata={"pad": "x" * 3000}))
+    wal = tmp_path / "j.sqlite-wal"
+    assert wal.stat().st_size > 4 * 1024 * 1024
+    pages, copied = j.checkpoint()
+    assert pages > 1000 and copied == pages
+    assert TaskJournal(tmp_path / "j.sqlite").get("v1499") is not None
