@@ -166,6 +166,24 @@ class ServeSettings(BaseModel):
     target_ongoing_requests: float = Field(16.0, gt=0)
     max_ongoing_requests: int = Field(128, ge=1)
     replica_num_cpus: float = Field(0.0, ge=0)
+    # Ray Serve direct ingress (ray_ocr/serve/direct.py): each ingress replica also serves the
+    # API on its own port, from this one up, skipping the proxy hop. 0 turns it off.
+    direct_port: int = Field(8001, ge=0, le=65535)
+    direct_drain_s: float = Field(2.0, ge=0, description="a stopping replica's grace on its direct port")
+
+    def direct_ports(self) -> range:
+        """Ports the ingress replicas may take: one each plus a few for replicas being replaced
+        (a stopping replica holds its port while it drains). Empty when direct ingress is off."""
+        if not self.direct_port:
+            return range(0)
+        return range(self.direct_port, self.direct_port + max(self.min_replicas, self.max_replicas) + 4)
+
+    @model_validator(mode="after")
+    def _ports_apart(self) -> ServeSettings:
+        if self.port in self.direct_ports():
+            raise ValueError(f"port {self.port} falls in the direct-ingress port range starting at direct_port {self.direct_port}; "
+                             "move one of them (or set direct_port=0)")
+        return self
 
 
 class Settings(BaseSettings):

@@ -33,6 +33,18 @@ def test_cluster_yaml_is_a_complete_autoscaler_config():
     assert any("autoscaling-config" in c for c in cfg["head_start_ray_commands"])
 
 
+def test_cluster_yaml_starts_every_node_with_the_ingress_flags_ray_ocr_up_uses():
+    from ray_ocr.config import ServeSettings
+    from ray_ocr.serve.direct import ray_env
+
+    cfg = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    # Behind a real load balancer the drain period stays at Serve's default; the rest must match.
+    want = {k: v for k, v in ray_env(ServeSettings()).items() if "DRAINING" not in k}
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = next(c for c in cfg[key] if "ray start" in c)
+        assert all(f"{k}={v}" in start for k, v in want.items()), (key, start)
+
+
 def fake_autoscaling_cluster(head_resources: dict, worker_node_types: dict, **config):
     """ray.cluster_utils.AutoscalingCluster with its base config spelled out.
 

@@ -31,3 +31,17 @@ def test_bad_value_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RAY_OCR_OCR__DET__LIMIT_SIDE_LEN", "tiny")
     with pytest.raises(ValidationError, match="limit_side_len"):
         Settings()
+
+
+def test_serve_port_inside_the_direct_ingress_range_is_refused():
+    from ray_ocr.config import ServeSettings
+    from ray_ocr.serve.direct import ray_env
+
+    with pytest.raises(ValueError, match="direct-ingress port range"):
+        ServeSettings(port=8003, direct_port=8001, max_replicas=4)
+    s = ServeSettings(port=8000, direct_port=8001, max_replicas=2)
+    env = ray_env(s)
+    assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
+    assert (int(env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"]), int(env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"])) == (8001, 8006)
+    off = ray_env(ServeSettings(port=8003, direct_port=0))
+    assert "RAY_SERVE_ENABLE_DIRECT_INGRESS" not in off

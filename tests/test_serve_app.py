@@ -357,3 +357,13 @@ def test_server_timing_header_says_where_the_time_went(env):
     bad = call(env["app"], "POST", "/v1/videos", content=b"{", headers={**AUTH, "content-type": "application/json"})
     assert bad.status_code == 400 and "app" in timing.parse(bad.headers["server-timing"])
     assert timing.parse("a;dur=1.5, b;desc=\"x\";dur=2") == {"a": 1.5, "b": 2.0}
+
+
+def test_up_refuses_a_port_inside_the_direct_ingress_range_before_starting_ray(capsys):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "ray_ocr.cli", "up", "--port", "8003"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "RAY_OCR_API_TOKEN": "t"})
+    assert p.returncode == 2, p.stderr
+    assert "direct-ingress port range" in p.stderr and "Traceback" not in p.stderr

@@ -69,12 +69,17 @@ def srv(tmp_path_factory):
 
     port = _free_port()
     settings = Settings(
-        serve=ServeSettings(api_token=TOKEN, allowed_roots=[root], port=port, max_upload_bytes=UPLOAD_LIMIT, fetch_timeout_s=20),
+        serve=ServeSettings(api_token=TOKEN, allowed_roots=[root], port=port, direct_port=_free_port(), max_replicas=1,
+                            max_upload_bytes=UPLOAD_LIMIT, fetch_timeout_s=20),
         cluster=ClusterSettings(workers_max=1),
     )
     data = base / "data"
     kw = base / "kw.txt"
     kw.write_text(KW_INITIAL, encoding="utf-8")
+    from ray_ocr.serve.direct import apply_ray_env, direct_urls
+
+    saved_env = dict(os.environ)
+    apply_ray_env(settings.serve)  # as `ray-ocr up` does: the replica also serves HTTP itself
     ray.init(num_cpus=2, include_dashboard=False, namespace=settings.cluster.namespace, log_to_driver=False)
     pipe = None
     try:
@@ -84,8 +89,11 @@ def srv(tmp_path_factory):
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_serve_app(settings, data), name="ray-ocr", route_prefix="/")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            yield {"c": client, "root": root, "vids": vids, "web": f"http://127.0.0.1:{httpd.server_address[1]}", "data": data}
+            yield {"c": client, "root": root, "vids": vids, "web": f"http://127.0.0.1:{httpd.server_address[1]}", "data": data,
+                   "direct": direct_urls("ray-ocr", "127.0.0.1"), "settings": settings}
     finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
         httpd.shutdown()
         try:
             serve.shutdown()
@@ -249,3 +257,27 @@ def test_keyword_update_takes_effect_for_the_next_video(srv):
     r = c.post("/v1/videos", json={"uri": str(vids["wx2"])}, headers=AUTH)
     st = wait_done(c, r.json()["video_id"])
     assert st["verdict"] == "reject" and {h["keyword"] for h in st["hits"]} == {KW_ADDED}, st
+
+
+# ------------------------------------------------------------------ direct ingress (the replica's own port)
+
+
+def test_direct_ingress_serves_the_same_api_without_the_proxy(srv):
+    from ray_ocr.serve import timing
+
+    direct = srv["direct"]
+    assert len(direct) == 1, direct  # one replica, listening in the configured range
+    port = int(direct[0].rsplit(":", 1)[1])
+    assert port in srv["settings"].serve.direct_ports()
+    with httpx.Client(base_url=direct[0], timeout=60) as d:
+        assert d.get("/healthz").json()["status"] == "ok"
+        err(d.post("/v1/videos", json={"uri": str(srv["root"] / "clean.mp4")}), 401, "missing_token")
+        err(d.post("/v1/videos", json={"uri": str(srv["root"] / ".." / "outside.mp4")}, headers=AUTH), 403, "forbidden_path")
+        fresh = _video(srv["root"] / "direct.mp4", [], 15)  # bytes no other test submits: a real verdict, not a duplicate
+        r = d.post("/v1/videos", json={"uri": str(fresh), "video_id": "via-direct"}, headers=AUTH)
+        assert r.status_code == 202, r.text
+        assert {"app", "pipeline"} <= set(timing.parse(r.headers["server-timing"]))
+        err(d.post("/v1/videos", json={"uri": str(fresh), "video_id": "via-direct"}, headers=AUTH), 409, "video_id_exists")
+    # One journal behind both doors: the proxy sees what came in directly.
+    st = wait_done(srv["c"], "via-direct")
+    assert st["state"] == "done" and st["verdict"] == "pass", st

@@ -7,9 +7,11 @@ stdout gets one JSON line with the URLs and the token; logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -75,35 +77,38 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Path, bool] | int:
         upd["port"] = args.port
     if roots:
         upd["allowed_roots"] = list(settings.serve.allowed_roots) + roots
-    settings = settings.model_copy(update={"serve": settings.serve.model_copy(update=upd)})
+    from pydantic import ValidationError
+
+    from ray_ocr.config import ServeSettings
+
+    try:  # validated, not model_copy'd: --port may not land in the direct-ingress range
+        serve_cfg = ServeSettings.model_validate({**settings.serve.model_dump(), **upd})
+    except ValidationError as exc:
+        _log(f"ray-ocr {args.command}: " + "; ".join(e["msg"] for e in exc.errors()))
+        return 2
+    settings = settings.model_copy(update={"serve": serve_cfg})
     data_dir = Path(args.data_dir or settings.store.data_dir).expanduser().resolve()
     settings = settings.model_copy(update={"store": settings.store.model_copy(update={"data_dir": data_dir})})
     return settings, data_dir, generated
 
 
-def _deploy(settings: Any, data_dir: Path, keywords: str | None, detached: bool) -> Any:
-    from ray import serve
-
-    from ray_ocr.serve.deployment import APP_NAME, SERVE_LOGGING, build_serve_app, ensure_pipeline
-    from ray_ocr.serve.keyword_store import KeywordStore
-
-    ks = KeywordStore(data_dir)
-    kv = ks.bootstrap(keywords)
-    _log(f"keywords: version {kv.version} ({kv.count} keywords) at {ks.current_path}")
-    pipe = ensure_pipeline(data_dir, ks.current_path, settings, detached=detached)
-    serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port}, logging_config=SERVE_LOGGING)
-    serve.run(build_serve_app(settings, data_dir), name=APP_NAME, route_prefix="/", blocking=False)
-    return pipe
-
-
 def _announce(settings: Any, data_dir: Path, generated: bool, dashboard: str | None) -> None:
+    from ray_ocr.serve.deployment import APP_NAME
+    from ray_ocr.serve.direct import direct_urls, ray_env
+
     s = settings.serve
     host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
     base = f"http://{host}:{s.port}"
-    info = {"api": base, "docs": f"{base}/docs", "openapi": f"{base}/openapi.json", "dashboard": dashboard,
+    direct = direct_urls(APP_NAME, host)
+    info = {"api": base, "direct": direct, "docs": f"{base}/docs", "openapi": f"{base}/openapi.json", "dashboard": dashboard,
             "token": s.api_token, "token_generated": generated, "data_dir": str(data_dir)}
     print(json.dumps(info), flush=True)
-    _log(f"API:       {base}   (docs {base}/docs)")
+    _log(f"API:       {base}   (docs {base}/docs; Serve's proxy: any replica, any node)")
+    if direct:
+        _log(f"direct:    {', '.join(direct)}   (the ingress replica itself: lowest latency, for a load balancer)")
+    elif s.direct_port:
+        env = " ".join(f"{k}={v}" for k, v in ray_env(s).items())
+        _log(f"direct:    off on this cluster; for it, start Ray with: {env} ray start ...")
     if dashboard:
         _log(f"dashboard: {dashboard}")
     _log(f"token:     {s.api_token}" + ("   (generated; set RAY_OCR_API_TOKEN to choose one)" if generated else ""))
@@ -122,13 +127,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
+    from ray_ocr.serve.direct import apply_ray_env
+
     # SIGTERM (docker stop, systemd) shuts down as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
+    apply_ray_env(settings.serve)  # before ray.init: the local cluster's processes inherit it
     ctx = ray.init(num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard, dashboard_host="127.0.0.1",
                    dashboard_port=args.dashboard_port, namespace=settings.cluster.namespace, log_to_driver=False)
     pipe = None
     try:
-        pipe = _deploy(settings, data_dir, args.keywords, detached=False)
+        from ray_ocr.serve.deployment import deploy
+
+        pipe = deploy(settings, data_dir, args.keywords, detached=False, log=_log)
         dash = getattr(ctx, "dashboard_url", None)
         _announce(settings, data_dir, generated, (f"http://{dash}" if not dash.startswith("http") else dash) if dash else None)
         while True:
@@ -140,13 +150,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         _log(f"ray-ocr up: failed: {type(exc).__name__}: {exc}")
         return 1
     finally:
-        try:
-            serve.shutdown()
-        except Exception:  # noqa: BLE001
-            pass
-        if pipe is not None:
-            pipe.stop()
-        ray.shutdown()
+        # stdout carries only the JSON line; Ray reports tasks cut short by the shutdown there.
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                serve.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+            if pipe is not None:
+                pipe.stop()
+            ray.shutdown()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -162,7 +174,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _log(f"ray-ocr serve: cannot reach a Ray cluster at {args.address!r}: {exc} (start one with `ray start --head`)")
         return 1
     try:
-        _deploy(settings, data_dir, args.keywords, detached=True)
+        from ray_ocr.serve.deployment import deploy
+
+        deploy(settings, data_dir, args.keywords, detached=True, log=_log)
         _announce(settings, data_dir, generated, None)
     except Exception as exc:  # noqa: BLE001
         _log(f"ray-ocr serve: failed: {type(exc).__name__}: {exc}")

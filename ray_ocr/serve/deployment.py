@@ -108,6 +108,22 @@ def ensure_pipeline(data_dir: str | Path, keywords_path: str | Path | None, sett
     return Pipeline(buffer, scheduler, name, created)
 
 
+def deploy(settings: Settings, data_dir: str | Path, keywords: str | Path | None, detached: bool, log: Any = None) -> Any:
+    """Pipeline actors (created if missing) plus the Serve app on the connected cluster, HTTP
+    on settings.serve. Returns the Pipeline (ray_ocr.cluster.run)."""
+    from ray_ocr.serve.keyword_store import KeywordStore
+
+    data_dir = Path(data_dir).expanduser().resolve()
+    ks = KeywordStore(data_dir)
+    kv = ks.bootstrap(keywords)
+    if log is not None:
+        log(f"keywords: version {kv.version} ({kv.count} keywords) at {ks.current_path}")
+    pipe = ensure_pipeline(data_dir, ks.current_path, settings, detached=detached)
+    serve.start(http_options={"host": settings.serve.host, "port": settings.serve.port}, logging_config=SERVE_LOGGING)
+    serve.run(build_serve_app(settings, data_dir), name=APP_NAME, route_prefix="/", blocking=False)
+    return pipe
+
+
 class BuilderArgs(BaseModel):
     data_dir: str | None = None
     keywords: str | None = None
