@@ -27,7 +27,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
 
 
 def add_demo_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("demo", help="generate sample videos (some with banned words) and moderate them")
+    p = subparsers.add_parser("demo", help="generate sample videos (some with banned words) and moderate them through the HTTP API")
     p.add_argument("--out", default="demo-out", metavar="DIR")
     p.add_argument("--videos", type=int, default=4, help="how many sample videos (even-numbered ones carry banned words)")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per sample video")
@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ray_ocr.cluster.run import run_videos
+    from ray_ocr.serve.demo import demo_over_http
     from ray_ocr.training.synth_video import make_sample_set
 
     if args.videos < 1 or args.duration <= 0:
@@ -81,10 +81,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     kw = out / "keywords.txt"
     kw.write_text("# demo keyword library: keyword<TAB>category\n" + "".join(f"{k}\tdemo\n" for k in DEMO_KEYWORDS), encoding="utf-8")
     print(f"keywords: {kw}", file=sys.stderr)
+    errors = 0
     try:
-        errors = _emit(run_videos(paths, kw, out / "results", address=args.address, progress=not args.no_progress))
+        # Through the HTTP API, as a platform submits: Serve app, POST, poll, evidence download.
+        for line in demo_over_http(paths, kw, out, address=args.address, progress=not args.no_progress):
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+            errors += line["verdict"] == "error"
     except Exception as exc:  # noqa: BLE001
-        print(f"ray-ocr demo: pipeline failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"ray-ocr demo: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"evidence JPEGs: {out / 'results' / 'evidence'}; results (Parquet): {out / 'results'}", file=sys.stderr)
+    print(f"evidence JPEGs (downloaded over HTTP): {out / 'evidence'}; results (Parquet) and journal: {out / 'results'}", file=sys.stderr)
     return 1 if errors else 0
