@@ -129,11 +129,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from ray_ocr.serve.direct import apply_ray_env
 
-    # SIGTERM (docker stop, systemd) shuts down as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
     apply_ray_env(settings.serve)  # before ray.init: the local cluster's processes inherit it
     ctx = ray.init(num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard, dashboard_host="127.0.0.1",
                    dashboard_port=args.dashboard_port, namespace=settings.cluster.namespace, log_to_driver=False)
+    # SIGTERM (docker stop, systemd) shuts down as cleanly as Ctrl-C. Installed after ray.init,
+    # whose own handler would otherwise only print a stack and skip the clean shutdown.
+    signal.signal(signal.SIGTERM, _interrupt)
     pipe = None
     try:
         from ray_ocr.serve.deployment import deploy
