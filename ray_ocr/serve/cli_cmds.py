@@ -7,11 +7,9 @@ stdout gets one JSON line with the URLs and the token; logs go to stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import secrets
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -125,7 +123,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         return prep
     settings, data_dir, generated = prep
     import ray
-    from ray import serve
 
     from ray_ocr.serve.direct import apply_ray_env
 
@@ -151,15 +148,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         _log(f"ray-ocr up: failed: {type(exc).__name__}: {exc}")
         return 1
     finally:
-        # stdout carries only the JSON line; Ray reports tasks cut short by the shutdown there.
-        with contextlib.redirect_stdout(sys.stderr):
-            try:
-                serve.shutdown()
-            except Exception:  # noqa: BLE001
-                pass
-            if pipe is not None:
-                pipe.stop()
-            ray.shutdown()
+        from ray_ocr.serve.deployment import shutdown
+
+        shutdown(pipe)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ downloaded JPEGs.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import socket
 import sys
@@ -63,12 +62,10 @@ def demo_over_http(
     timeout_s: float = 900.0, settings: Settings | None = None, log: Any = None,
 ) -> Iterator[dict[str, Any]]:
     import httpx
-    import ray
-    from ray import serve
     from tqdm import tqdm
 
     from ray_ocr.cluster.run import ensure_ray, video_id_for
-    from ray_ocr.serve.deployment import deploy
+    from ray_ocr.serve.deployment import deploy, shutdown
     from ray_ocr.serve.direct import apply_ray_env
 
     say = log or (lambda m: print(m, file=sys.stderr))
@@ -107,17 +104,7 @@ def demo_over_http(
                     if pending:
                         time.sleep(0.5)
     finally:
-        # Ray prints the fate of tasks cut short by the shutdown (e.g. the Serve controller's)
-        # on stdout, which carries only the result lines.
-        with contextlib.redirect_stdout(sys.stderr):
-            try:
-                serve.shutdown()
-            except Exception:  # noqa: BLE001 - Serve never came up
-                pass
-            if pipe is not None:
-                pipe.stop()
-            if own:
-                ray.shutdown()
+        shutdown(pipe, stop_ray=own)
 
 
 def _download_evidence(c: Any, status: dict[str, Any], dest: Path) -> list[str | None]:

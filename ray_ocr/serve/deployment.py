@@ -124,6 +124,26 @@ def deploy(settings: Settings, data_dir: str | Path, keywords: str | Path | None
     return pipe
 
 
+def shutdown(pipe: Any, stop_ray: bool = True) -> None:
+    """Undo deploy(): the Serve app, the pipeline actors (if given), and Ray (if asked).
+    Ray prints the fate of tasks the shutdown cuts short (the Serve controller's) on stdout,
+    which in our commands carries only results, so it goes to stderr here."""
+    import contextlib
+    import sys
+
+    import ray
+
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            serve.shutdown()
+        except Exception:  # noqa: BLE001 - Serve never came up
+            pass
+        if pipe is not None:
+            pipe.stop()
+        if stop_ray:
+            ray.shutdown()
+
+
 class BuilderArgs(BaseModel):
     data_dir: str | None = None
     keywords: str | None = None

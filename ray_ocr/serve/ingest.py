@@ -164,7 +164,6 @@ async def spool_multipart(stream: AsyncIterator[bytes], content_type: str, direc
     spool: Spooler | None = None
     fields: dict[str, str] = {}
     state: dict[str, Any] = {"name": None, "hname": b"", "hval": b"", "headers": {}, "buf": bytearray(), "seen": set()}
-    pending_error: list[ApiError] = []
 
     def on_part_begin() -> None:
         state.update(name=None, headers={}, buf=bytearray())
