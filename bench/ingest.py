@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import socket
 import sys
@@ -185,13 +184,11 @@ def main() -> int:
     busy_len = 20.0 if args.quick else 40.0
 
     import ray
-    from ray import serve
 
     from ray_ocr.config import ServeSettings, Settings
     from ray_ocr.serve.app import build_app
     from ray_ocr.serve.backend import Backend
-    from ray_ocr.serve.deployment import SERVE_LOGGING, build_serve_app, ensure_pipeline
-    from ray_ocr.serve.keyword_store import KeywordStore
+    from ray_ocr.serve.deployment import deploy, shutdown
     from ray_ocr.serve.pipeline_client import RayPipeline
     from ray_ocr.training.synth_video import VideoSpec, make_video
 
@@ -217,11 +214,7 @@ def main() -> int:
     pipe = None
     server = None
     try:
-        ks = KeywordStore(data)
-        ks.bootstrap()
-        pipe = ensure_pipeline(data, ks.current_path, settings, detached=False)
-        serve.start(http_options={"host": "127.0.0.1", "port": serve_port}, logging_config=SERVE_LOGGING)
-        serve.run(build_serve_app(settings, data), name="ray-ocr", route_prefix="/")
+        pipe = deploy(settings, data, None, detached=False)  # as `ray-ocr up` does
         # The same app, same backend kind, on plain uvicorn in this process: the Serve overhead.
         server, _ = start_uvicorn(build_app(Backend(settings, data, RayPipeline("ray-ocr", settings.cluster.namespace))), plain_port)
         serve_base, plain_base = f"http://127.0.0.1:{serve_port}", f"http://127.0.0.1:{plain_port}"
@@ -270,13 +263,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.should_exit = True
-        with contextlib.redirect_stdout(sys.stderr):  # Ray's shutdown chatter is not a result
-            try:
-                serve.shutdown()
-            finally:
-                if pipe is not None:
-                    pipe.stop()
-                ray.shutdown()
+        shutdown(pipe)
 
     r = res
     print(json.dumps(r, indent=1), file=sys.stderr)

@@ -39,11 +39,9 @@ def _video(path: Path, banned: list[str], seed: int) -> Path:
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
     ray = pytest.importorskip("ray")
-    from ray import serve
 
     from ray_ocr.config import ClusterSettings, ServeSettings, Settings
-    from ray_ocr.serve.deployment import build_serve_app, ensure_pipeline
-    from ray_ocr.serve.keyword_store import KeywordStore
+    from ray_ocr.serve.deployment import deploy, shutdown
 
     base = tmp_path_factory.mktemp("serve-http")
     root = base / "videos"
@@ -83,11 +81,7 @@ def srv(tmp_path_factory):
     ray.init(num_cpus=2, include_dashboard=False, namespace=settings.cluster.namespace, log_to_driver=False)
     pipe = None
     try:
-        ks = KeywordStore(data)
-        ks.bootstrap(kw)
-        pipe = ensure_pipeline(data, ks.current_path, settings, detached=False)
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build_serve_app(settings, data), name="ray-ocr", route_prefix="/")
+        pipe = deploy(settings, data, kw, detached=False)  # what `ray-ocr up` deploys
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             yield {"c": client, "root": root, "vids": vids, "web": f"http://127.0.0.1:{httpd.server_address[1]}", "data": data,
                    "direct": direct_urls("ray-ocr", "127.0.0.1"), "settings": settings}
@@ -95,12 +89,7 @@ def srv(tmp_path_factory):
         os.environ.clear()
         os.environ.update(saved_env)
         httpd.shutdown()
-        try:
-            serve.shutdown()
-        finally:
-            if pipe is not None:
-                pipe.stop()
-            ray.shutdown()
+        shutdown(pipe)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

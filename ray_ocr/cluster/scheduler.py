@@ -186,7 +186,7 @@ class Scheduler:
         lower_priority(self.cs.scheduler_nice)
         # The scheduler's file work (Parquet parts, evidence JPEGs) runs on these threads at the
         # workers' nice (not SCHED_IDLE: it must still beat OCR), so a burst of verdicts being
-        # written does not delay the HTTP ingress; the event loop itself keeps normal priority.
+        # written does not delay the HTTP ingress.
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="scheduler-io", initializer=lower_priority, initargs=(self.cs.worker_nice,)))
         self._store = await asyncio.to_thread(ResultStore, self.cfg.data_dir)

@@ -76,7 +76,7 @@ class Backend:
                 raise ApiError(403, "url_fetch_disabled", "this server does not download URLs; upload the file instead")
             # Before a download, not after. A path needs no such look-up: the TaskBuffer
             # refuses a known id itself, and one hop fewer is what keeps a submission cheap.
-            await self._check_new_id(vid, None)
+            await self._check_new_id(vid)
             sp = await ingest.fetch_url(req.uri, self.uploads, self.cfg.max_upload_bytes, self.cfg.fetch_timeout_s, uuid.uuid4().hex)
             uri, md5 = str(sp.path), sp.md5
         elif "://" in req.uri and not req.uri.startswith("file://"):
@@ -101,16 +101,16 @@ class Backend:
                 msg = str(exc).splitlines()
                 raise ApiError(422, "invalid_request", "invalid form fields: " + "; ".join(msg[:3])[:300]) from None
             vid = req.video_id or new_video_id()
-            await self._check_new_id(vid, None)
+            await self._check_new_id(vid)
             return await self._enqueue(vid, req.uri, req.submitted_at, req.metadata, sp.md5, owned_file=True)
         except BaseException:
             sp.path.unlink(missing_ok=True)
             raise
 
-    async def _check_new_id(self, vid: str, uri: str | None) -> None:
+    async def _check_new_id(self, vid: str) -> None:
         with span("journal"):
             known = await asyncio.to_thread(self.journal.get, vid)
-        if known is not None and (uri is None or known.uri != uri):
+        if known is not None:
             raise ApiError(409, "video_id_exists", f"video_id {vid!r} was already submitted (state {api_state(known.state)})")
 
     async def _enqueue(self, vid: str, uri: str, submitted_at: float | None, metadata: dict[str, Any], md5: str | None, owned_file: bool) -> tuple[int, SubmitResponse]:

@@ -81,13 +81,12 @@ def demo_over_http(
         say(f"API: {base} (docs {base}/docs); submitting {len(paths)} video(s) with POST /v1/videos")
         auth = {"Authorization": f"Bearer {settings.serve.api_token}"}
         with httpx.Client(base_url=base, headers=auth, timeout=60) as c:
-            ids: dict[str, Path] = {}
+            pending: dict[str, Path] = {}  # video_id -> sample, until it has a verdict
             for p in paths:
                 r = c.post("/v1/videos", json={"uri": str(p), "video_id": video_id_for(p)})
                 if r.status_code != 202:
                     raise DemoError(f"POST /v1/videos for {p.name} answered {r.status_code}: {r.text[:300]}")
-                ids[r.json()["video_id"]] = p
-            pending = dict(ids)
+                pending[r.json()["video_id"]] = p
             deadline = time.monotonic() + timeout_s
             with tqdm(total=len(pending), file=sys.stderr, unit="video", disable=not progress, desc="ray-ocr demo") as bar:
                 while pending:
