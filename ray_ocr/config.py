@@ -140,9 +140,11 @@ class ClusterSettings(BaseModel):
     namespace: str = "ray-ocr"
     # OCR and decoding run at a lower OS priority than ingestion and the scheduler: a 202 that
     # waits behind a frame costs a client, a frame that waits 10 ms behind a request costs nothing.
+    # Nice values are absolute and only lower priority: on a cluster whose workers start at Ray's
+    # default nice 15 they change nothing (`ray-ocr up` starts them at 0), SCHED_IDLE still does.
     worker_nice: int = Field(10, ge=0, le=19)
     # And SCHED_IDLE on Linux: preempted at once by any normal thread, still all idle CPU
-    # (ray_ocr/cluster/priority.py says why nice alone is not enough).
+    # (ray_ocr/cluster/priority.py).
     worker_sched_idle: bool = True
     # The scheduler's bookkeeping sits between the two: a burst of verdicts yields to HTTP
     # submissions, but still feeds the workers ahead of their own OCR.

@@ -8,6 +8,7 @@ position of a banned line is known exactly.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -348,3 +349,23 @@ def test_near_duplicate_keyframes_are_dropped_before_ocr(cluster, tmp_path):
     assert on.verdict == off.verdict == Verdict.PASS
     assert off.keyframes >= 3
     assert on.keyframes == 1 and on.ocr_frames == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread SCHED_IDLE is Linux behaviour")
+def test_ocr_worker_tasks_run_at_the_lowered_priority_its_constructor_set(cluster):
+    # The priority is per thread: this holds only because a sync actor runs its tasks on the
+    # thread that ran __init__, which is what the worker relies on.
+    from ray_ocr.cluster.worker import OcrWorker
+    from ray_ocr.config import OcrSettings
+
+    w = OcrWorker.options(num_cpus=0.5).remote(OcrSettings().model_dump_json(), 1, ("det",), nice=10, idle=True)
+    plain = OcrWorker.options(num_cpus=0.5).remote(OcrSettings().model_dump_json(), 1, ("det",))
+    try:
+        base = ray.get(plain.ready.remote(), timeout=120)["priority"]
+        assert base.endswith(" policy=SCHED_OTHER")
+        # Ray starts workers at RAY_worker_niceness (15 unless set, as here); nice only goes down.
+        base_nice = int(base.split()[0].split("=")[1])
+        assert ray.get(w.ready.remote(), timeout=120)["priority"] == f"nice={max(base_nice, 10)} policy=SCHED_IDLE"
+    finally:
+        ray.kill(w)
+        ray.kill(plain)

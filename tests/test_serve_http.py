@@ -267,6 +267,10 @@ def test_direct_ingress_serves_the_same_api_without_the_proxy(srv):
         assert r.status_code == 202, r.text
         assert {"app", "pipeline"} <= set(timing.parse(r.headers["server-timing"]))
         err(d.post("/v1/videos", json={"uri": str(fresh), "video_id": "via-direct"}, headers=AUTH), 409, "video_id_exists")
+    # RAY_worker_niceness=0 from apply_ray_env: the ingress runs at normal priority, not Ray's
+    # default nice 15 (which would put it level with the scheduler and the OCR processes).
+    ingress_pid = srv["c"].get("/v1/stats").json()["ingress"]["pid"]
+    assert os.getpriority(os.PRIO_PROCESS, ingress_pid) == 0
     # One journal behind both doors: the proxy sees what came in directly.
     st = wait_done(srv["c"], "via-direct")
     assert st["state"] == "done" and st["verdict"] == "pass", st

@@ -5,9 +5,12 @@ thread, and the threads it starts later (onnxruntime's and OpenCV's pools) inher
 own gRPC threads in the same process were started before and keep normal priority, so the actor
 still answers calls promptly.
 
-Why SCHED_IDLE and not only nice: on this kernel (EEVDF) a nice-10 thread still holds the CPU
-for its slice when a request handler wakes; a SCHED_IDLE thread is preempted at once by any
-normal thread, yet gets every otherwise idle cycle, so throughput on a quiet machine is the same.
+Why SCHED_IDLE and not only nice: Ray starts every worker process at nice 15
+(RAY_worker_niceness) unless told otherwise, the HTTP ingress included, and these calls only
+ever lower priority, so on such a cluster a nice of 10 changes nothing. A SCHED_IDLE thread is
+preempted at once by any normal thread whatever its nice, yet gets every otherwise idle cycle,
+so throughput on a quiet machine is the same. `ray-ocr up` starts the workers at nice 0
+(ray_ocr/serve/direct.py), where the nice values of ClusterSettings hold as written.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ So the API is on both: the proxy at `serve.port` (any replica, any node: the sta
 and each replica at a port from `serve.direct_port` up (put a load balancer there, as Ray's
 HAProxy mode does; `direct_urls()` lists them).
 
-Serve reads these flags once, at import, in every Ray process, so they must be in the
-raylet's environment: set before `ray.init()` starts a local cluster (`ray-ocr up`, the demo,
+Serve reads these flags once, at import, in every Ray process (and the raylet reads the
+workers' niceness when it starts them), so they must be in the raylet's environment: set before `ray.init()` starts a local cluster (`ray-ocr up`, the demo,
 the tests), or on the `ray start` line of a real cluster (cluster.yaml).
 """
 
@@ -27,6 +27,10 @@ def ray_env(s: ServeSettings) -> dict[str, str]:
         # The proxy's calls to replicas over gRPC rather than Ray actor calls: ~20% less CPU
         # per proxied request (bench/ingest.py).
         "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
+        # Ray starts every worker process at nice 15, the HTTP ingress included, which made
+        # ClusterSettings' nice values no-ops (they only ever lower priority). From 0 the
+        # ladder holds: ingress and TaskBuffer 0, scheduler 5, OCR 10 plus SCHED_IDLE.
+        "RAY_worker_niceness": "0",
     }
     if s.direct_port:
         env.update({
